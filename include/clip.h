@@ -1,0 +1,174 @@
+/* clip.h — CLIP zero-shot inference on the CPU (plain C11 + GLib, on OpenBLAS).
+ *
+ * Copyright (C) 2026 clipclassify developers
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Usage:
+ *
+ *   GError *error = NULL;
+ *   ClipModel *model = clip_model_load ("models/clip-vit-base-patch16", &error);
+ *   if (!model) { g_printerr ("%s\n", error->message); ... }
+ *   ClipContextParams params = clip_context_params_default ();
+ *   params.n_threads = 2;
+ *   ClipContext *ctx = clip_context_new (model, &params, &error);
+ *
+ *   int S = clip_model_get_image_size (model), D = clip_model_get_embedding_dim (model);
+ *   float *pixels = g_new (float, 3 * S * S), *image = g_new (float, D);
+ *   clip_preprocess_rgb8 (clip_model_get_preprocess_config (model), rgb, w, h, stride, pixels, &error);
+ *   clip_embed_image (ctx, pixels, image);
+ *
+ *   const char *prompts[] = { "a photo of a cat.", "a photo of a dog." };
+ *   float *texts = g_new (float, 2 * D), logits[2], probs[2];
+ *   clip_embed_text (ctx, prompts, 2, texts, &error);
+ *   clip_score (model, image, texts, 2, logits, probs);
+ *
+ *   clip_context_free (ctx);
+ *   clip_model_unref (model);
+ *
+ * Thread safety:
+ * - A ClipModel is immutable once loaded; any number of threads and contexts may share it.
+ *   clip_model_ref/unref are atomic.
+ * - A ClipContext is a workspace plus a thread count: use one context from one thread at a time.
+ *   Two contexts (in one thread each) run concurrently without disturbing each other: each runs
+ *   exactly n_threads threads of its own and never changes OpenBLAS's process-wide settings.
+ * - The tokenizer and the preprocessing functions are pure and thread-safe.
+ *
+ * Errors: calls that read files or user input return NULL/FALSE and set a GError in CLIP_ERROR
+ * whose message names the file, tensor or field at fault. Forward passes on a loaded model cannot
+ * fail and return void. Embeddings are always L2-normalised.
+ */
+#ifndef CLIP_H
+#define CLIP_H
+
+#include <glib.h>
+#include <stdint.h>
+
+G_BEGIN_DECLS
+
+#define CLIP_ERROR (clip_error_quark ())
+GQuark clip_error_quark (void);
+
+typedef enum {
+  CLIP_ERROR_NOT_FOUND,      /* a file or a required tensor/field is missing */
+  CLIP_ERROR_IO,             /* a file exists but cannot be opened/read/mapped */
+  CLIP_ERROR_CORRUPT,        /* malformed file: bad JSON, bad header, offsets out of range... */
+  CLIP_ERROR_SHAPE,          /* a tensor's shape or dtype disagrees with config.json */
+  CLIP_ERROR_UNSUPPORTED,    /* a valid but unsupported setting (dtype, activation...) */
+  CLIP_ERROR_INVALID_ARGUMENT, /* bad user input: invalid UTF-8, bad template, bad size... */
+} ClipError;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Tokenizer: CLIP byte-level BPE, as HF CLIPTokenizerFast. Immutable after load. */
+
+typedef struct _ClipTokenizer ClipTokenizer;
+
+/* vocab.json + merges.txt of a HuggingFace CLIP checkpoint. */
+ClipTokenizer *clip_tokenizer_load (const char *vocab_json_path, const char *merges_txt_path,
+                                    GError **error);
+void clip_tokenizer_free (ClipTokenizer *tokenizer);
+
+/* Encodes UTF-8 text to BOS, tokens..., EOS (unpadded). At most max_ids ids are written; longer
+ * text is truncated keeping EOS last. Returns the number of ids written (>= 2), or -1 with an
+ * error if text is not valid UTF-8 or max_ids < 2. */
+int clip_tokenizer_encode (const ClipTokenizer *tokenizer, const char *text, int32_t *ids,
+                           int max_ids, GError **error);
+
+int32_t clip_tokenizer_get_bos_id (const ClipTokenizer *tokenizer);
+int32_t clip_tokenizer_get_eos_id (const ClipTokenizer *tokenizer);
+int clip_tokenizer_get_vocab_size (const ClipTokenizer *tokenizer);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Preprocessing: CLIPImageProcessor with Pillow (BICUBIC shortest-edge resize, centre crop,
+ * rescale, normalise), from interleaved RGB8 to a CHW float tensor. */
+
+typedef struct {
+  gboolean do_resize;
+  int shortest_edge;         /* resize target of the shorter side (size / size.shortest_edge) */
+  gboolean do_center_crop;
+  int crop_height, crop_width;
+  gboolean do_rescale;
+  double rescale_factor;     /* 1/255 */
+  gboolean do_normalize;
+  float image_mean[3], image_std[3];
+} ClipPreprocessConfig;
+
+/* Output tensor size in floats: 3 * out_height * out_width, where the output is the crop size
+ * when do_center_crop, else the resized size (which depends on the input aspect ratio). */
+void clip_preprocess_output_size (const ClipPreprocessConfig *config, int width, int height,
+                                  int *out_width, int *out_height);
+
+/* rgb: height rows of width RGB triplets, rows stride bytes apart. out: 3*out_h*out_w floats,
+ * channel-major (CHW). Fails only on bad arguments (zero size, stride too small). */
+gboolean clip_preprocess_rgb8 (const ClipPreprocessConfig *config, const uint8_t *rgb, int width,
+                               int height, int stride, float *out, GError **error);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Model: a HuggingFace CLIPModel directory (config.json, model.safetensors, vocab.json,
+ * merges.txt, preprocessor_config.json). Immutable and refcounted. */
+
+typedef struct _ClipModel ClipModel;
+
+ClipModel *clip_model_load (const char *model_dir, GError **error);
+ClipModel *clip_model_ref (ClipModel *model);
+void clip_model_unref (ClipModel *model);
+
+const char *clip_model_get_path (const ClipModel *model);
+/* Side of the square pixel tensor the image tower takes (vision_config.image_size). */
+int clip_model_get_image_size (const ClipModel *model);
+/* Length of an embedding (projection_dim). */
+int clip_model_get_embedding_dim (const ClipModel *model);
+/* Longest token sequence the text tower takes (text_config.max_position_embeddings). */
+int clip_model_get_context_length (const ClipModel *model);
+/* exp(logit_scale): the factor from cosine similarity to logits. */
+float clip_model_get_logit_scale (const ClipModel *model);
+const ClipTokenizer *clip_model_get_tokenizer (const ClipModel *model);
+const ClipPreprocessConfig *clip_model_get_preprocess_config (const ClipModel *model);
+/* Bytes of weights converted at load (f16/bf16 -> f32); 0 for an f32 checkpoint. */
+size_t clip_model_get_converted_bytes (const ClipModel *model);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Context: workspace and threads for forward passes. */
+
+typedef struct _ClipContext ClipContext;
+
+typedef struct {
+  int n_threads;             /* 0 = every online core */
+} ClipContextParams;
+
+ClipContextParams clip_context_params_default (void);
+ClipContext *clip_context_new (ClipModel *model, const ClipContextParams *params, GError **error);
+void clip_context_free (ClipContext *ctx);
+int clip_context_get_n_threads (const ClipContext *ctx);
+ClipModel *clip_context_get_model (const ClipContext *ctx);
+
+/* pixels: [3, S, S] as clip_preprocess_rgb8 writes it, S = clip_model_get_image_size.
+ * embedding: clip_model_get_embedding_dim floats, L2-normalised. */
+void clip_embed_image (ClipContext *ctx, const float *pixels, float *embedding);
+
+/* Token sequences as clip_tokenizer_encode writes them (n_ids[i] <= context length). Only the
+ * positions up to the pooled (EOS) token are computed. embeddings: n_texts rows of
+ * clip_model_get_embedding_dim floats, L2-normalised. */
+void clip_embed_tokens (ClipContext *ctx, const int32_t *const *ids, const int *n_ids,
+                        int n_texts, float *embeddings);
+
+/* Tokenizes with the model's tokenizer, then clip_embed_tokens. Fails on invalid UTF-8. */
+gboolean clip_embed_text (ClipContext *ctx, const char *const *texts, int n_texts,
+                          float *embeddings, GError **error);
+
+/* logits[i] = exp(logit_scale) * <image, text_i>; probs = softmax(logits). Either output may be
+ * NULL. Embeddings must be L2-normalised (as the embed calls return them). */
+void clip_score (const ClipModel *model, const float *image_embedding,
+                 const float *text_embeddings, int n_labels, float *logits, float *probs);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Prompts */
+
+#define CLIP_DEFAULT_TEMPLATE "a photo of a {}."
+
+/* Replaces every "{}" in template with label; a template without "{}" is refused. "{}" alone
+ * uses the label verbatim. Returns a newly allocated string, or NULL with an error. */
+char *clip_format_prompt (const char *template_, const char *label, GError **error);
+
+G_END_DECLS
+
+#endif /* CLIP_H */

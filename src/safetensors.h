@@ -1,0 +1,50 @@
+/* safetensors.h — read-only view of a .safetensors file (mmap'ed). Knows nothing of CLIP.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef CLIP_SAFETENSORS_H
+#define CLIP_SAFETENSORS_H
+
+#include <glib.h>
+#include <stdint.h>
+
+G_BEGIN_DECLS
+
+typedef enum {
+  CLIP_DTYPE_F32,
+  CLIP_DTYPE_F16,
+  CLIP_DTYPE_BF16,
+  CLIP_DTYPE_I64,
+  CLIP_DTYPE_OTHER,          /* any other dtype the format allows (F64, I32, U8, BOOL...) */
+} ClipDtype;
+
+#define CLIP_SAFETENSORS_MAX_DIMS 8
+
+typedef struct {
+  const char *name;
+  ClipDtype dtype;
+  const char *dtype_name;    /* as written in the header, e.g. "F32" */
+  int n_dims;                /* 0 for a scalar */
+  int64_t shape[CLIP_SAFETENSORS_MAX_DIMS];
+  int64_t n_elements;
+  const void *data;          /* into the mapping */
+  size_t n_bytes;
+} ClipTensorInfo;
+
+typedef struct _ClipSafetensors ClipSafetensors;
+
+/* Maps the file and validates its header: JSON, offsets inside the data section, no overlaps,
+ * byte size = dtype size x elements, no duplicate names. Errors name the file and tensor. */
+ClipSafetensors *clip_safetensors_open (const char *path, GError **error);
+void clip_safetensors_close (ClipSafetensors *st);
+
+const char *clip_safetensors_get_path (const ClipSafetensors *st);
+/* NULL when absent. */
+const ClipTensorInfo *clip_safetensors_find (const ClipSafetensors *st, const char *name);
+int clip_safetensors_get_n_tensors (const ClipSafetensors *st);
+const ClipTensorInfo *clip_safetensors_get_tensor (const ClipSafetensors *st, int index);
+size_t clip_safetensors_get_file_size (const ClipSafetensors *st);
+
+G_END_DECLS
+
+#endif /* CLIP_SAFETENSORS_H */
