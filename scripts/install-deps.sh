@@ -12,6 +12,6 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
   libpango1.0-dev libcairo2-dev fonts-dejavu-core \
-  python3 python3-numpy python3-pil python3-gi python3-gst-1.0 \
+  python3 python3-numpy python3-pil python3-regex python3-gi python3-gst-1.0 \
   gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 \
   >/dev/null
