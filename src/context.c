@@ -1,2 +1,184 @@
-/* SPDX-License-Identifier: LGPL-2.1-or-later */
-typedef int clip_placeholder_context;
+/* context.c — ClipContext: a model, a workspace and a thread count; the embed/score entry points.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "forward.h"
+#include "ops.h"
+
+#include <omp.h>
+
+struct _ClipContext {
+  ClipModel *model;
+  int n_threads;
+  ClipWorkspace workspace;
+};
+
+ClipContextParams
+clip_context_params_default (void)
+{
+  ClipContextParams params = { .n_threads = 0 };
+  return params;
+}
+
+ClipContext *
+clip_context_new (ClipModel *model, const ClipContextParams *params, GError **error)
+{
+  g_return_val_if_fail (model != NULL, NULL);
+  ClipContextParams defaults = clip_context_params_default ();
+  if (params == NULL)
+    params = &defaults;
+  if (params->n_threads < 0) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID_ARGUMENT,
+                 "n_threads must be 0 (every core) or positive, not %d", params->n_threads);
+    return NULL;
+  }
+
+  ClipContext *ctx = g_new0 (ClipContext, 1);
+  ctx->model = clip_model_ref (model);
+  /* g_get_num_processors honours the process's CPU affinity (taskset, cgroups cpusets) */
+  ctx->n_threads = params->n_threads > 0 ? params->n_threads : (int) g_get_num_processors ();
+  return ctx;
+}
+
+void
+clip_context_free (ClipContext *ctx)
+{
+  if (ctx == NULL)
+    return;
+  clip_workspace_clear (&ctx->workspace);
+  clip_model_unref (ctx->model);
+  g_free (ctx);
+}
+
+int
+clip_context_get_n_threads (const ClipContext *ctx)
+{
+  g_return_val_if_fail (ctx != NULL, 0);
+  return ctx->n_threads;
+}
+
+ClipModel *
+clip_context_get_model (const ClipContext *ctx)
+{
+  g_return_val_if_fail (ctx != NULL, NULL);
+  return ctx->model;
+}
+
+/* Runs body(team, data) on the context's team of threads. Inside, each thread sets its own
+ * OpenMP thread budget to 1 (an ICV of that implicit task only, gone when the region ends): the
+ * OpenMP build of OpenBLAS then runs single-threaded in our threads even in a team of one, where
+ * omp_in_parallel() alone would not stop it, and never touches its process-wide count. */
+#define CLIP_RUN_TEAM(ctx, call)                                                             \
+  G_STMT_START {                                                                              \
+    _Pragma ("omp parallel num_threads ((ctx)->n_threads)")                                   \
+    {                                                                                         \
+      omp_set_num_threads (1);                                                                \
+      ClipTeam team = { omp_get_thread_num (), omp_get_num_threads () };                      \
+      ClipTeam *const team_ptr = &team;                                                       \
+      call;                                                                                   \
+    }                                                                                         \
+  } G_STMT_END
+
+void
+clip_embed_image (ClipContext *ctx, const float *pixels, float *embedding)
+{
+  g_return_if_fail (ctx != NULL && pixels != NULL && embedding != NULL);
+  const ClipModel *model = ctx->model;
+  const ClipTowerConfig *config = &model->config.vision;
+  int grid = config->image_size / config->patch_size;
+  int n_tokens = grid * grid + 1;
+
+  clip_workspace_reserve (&ctx->workspace, config, n_tokens, n_tokens, ctx->n_threads,
+                          config->num_channels * config->patch_size * config->patch_size);
+  ClipWorkspace *ws = &ctx->workspace;
+  CLIP_RUN_TEAM (ctx, clip_vision_forward (team_ptr, model, ws, pixels, embedding));
+}
+
+void
+clip_embed_tokens (ClipContext *ctx, const int32_t *const *ids, const int *n_ids, int n_texts,
+                   float *embeddings)
+{
+  g_return_if_fail (ctx != NULL && embeddings != NULL && n_texts >= 0);
+  if (n_texts == 0)
+    return;
+  g_return_if_fail (ids != NULL && n_ids != NULL);
+  const ClipModel *model = ctx->model;
+  const ClipTowerConfig *config = &model->config.text;
+
+  int *pooled = g_new (int, n_texts);
+  int n_rows = 0, longest = 0;
+  for (int i = 0; i < n_texts; i++) {
+    if (n_ids[i] < 1 || n_ids[i] > config->max_position_embeddings) {
+      g_critical ("clip_embed_tokens: text %d has %d ids; the text tower takes 1 to %d", i,
+                  n_ids[i], config->max_position_embeddings);
+      goto out;
+    }
+    for (int t = 0; t < n_ids[i]; t++)
+      if (ids[i][t] < 0 || ids[i][t] >= config->vocab_size) {
+        g_critical ("clip_embed_tokens: token id %d of text %d is outside the vocabulary (%d)",
+                    ids[i][t], i, config->vocab_size);
+        goto out;
+      }
+    pooled[i] = clip_text_pooled_position (config, ids[i], n_ids[i]);
+    n_rows += pooled[i] + 1;
+    longest = MAX (longest, pooled[i] + 1);
+  }
+
+  clip_workspace_reserve (&ctx->workspace, config, MAX (n_rows, n_texts), longest,
+                          ctx->n_threads, 0);
+  ClipWorkspace *ws = &ctx->workspace;
+  CLIP_RUN_TEAM (ctx, clip_text_forward (team_ptr, model, ws, ids, pooled, n_texts, embeddings));
+
+out:
+  g_free (pooled);
+}
+
+gboolean
+clip_embed_text (ClipContext *ctx, const char *const *texts, int n_texts, float *embeddings,
+                 GError **error)
+{
+  g_return_val_if_fail (ctx != NULL && (texts != NULL || n_texts == 0), FALSE);
+  const ClipModel *model = ctx->model;
+  int context_length = model->config.text.max_position_embeddings;
+  int32_t **ids = g_new0 (int32_t *, n_texts);
+  int *n_ids = g_new0 (int, n_texts);
+  gboolean ok = FALSE;
+
+  for (int i = 0; i < n_texts; i++) {
+    ids[i] = g_new (int32_t, context_length);
+    n_ids[i] = clip_tokenizer_encode (model->tokenizer, texts[i], ids[i], context_length, error);
+    if (n_ids[i] < 0)
+      goto out;
+  }
+  clip_embed_tokens (ctx, (const int32_t *const *) ids, n_ids, n_texts, embeddings);
+  ok = TRUE;
+
+out:
+  for (int i = 0; i < n_texts; i++)
+    g_free (ids[i]);
+  g_free (ids);
+  g_free (n_ids);
+  return ok;
+}
+
+void
+clip_score (const ClipModel *model, const float *image_embedding, const float *text_embeddings,
+            int n_labels, float *logits, float *probs)
+{
+  g_return_if_fail (model != NULL && image_embedding != NULL);
+  g_return_if_fail (n_labels == 0 || text_embeddings != NULL);
+  int dim = model->config.projection_dim;
+  float scale = clip_model_get_logit_scale (model);
+  float *out = logits ? logits : g_new (float, MAX (n_labels, 1));
+
+  for (int i = 0; i < n_labels; i++) {
+    double dot = 0.0;
+    for (int d = 0; d < dim; d++)
+      dot += (double) image_embedding[d] * text_embeddings[(size_t) i * dim + d];
+    out[i] = (float) (scale * dot);
+  }
+  if (probs)
+    clip_softmax (probs, out, n_labels);
+  if (out != logits)
+    g_free (out);
+}

@@ -1,0 +1,206 @@
+/* encoder.c — the transformer encoder layer shared by both towers, and its GEMM partitioning.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "forward.h"
+#include "ops.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------------------------------
+ * Team */
+
+void
+clip_team_split (const ClipTeam *team, int n, int align, int *begin, int *end)
+{
+  int blocks = (n + align - 1) / align;
+  int per = blocks / team->n_threads, extra = blocks % team->n_threads;
+  int b0 = team->tid * per + MIN (team->tid, extra);
+  int b1 = b0 + per + (team->tid < extra ? 1 : 0);
+  *begin = MIN (b0 * align, n);
+  *end = MIN (b1 * align, n);
+}
+
+void
+clip_team_barrier (const ClipTeam *team)
+{
+  if (team->n_threads > 1) {
+#pragma omp barrier
+  }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Workspace */
+
+void
+clip_workspace_clear (ClipWorkspace *ws)
+{
+  g_free (ws->hidden);
+  g_free (ws->normed);
+  g_free (ws->q);
+  g_free (ws->k);
+  g_free (ws->v);
+  g_free (ws->attn_out);
+  g_free (ws->mlp);
+  g_free (ws->attn_scores);
+  g_free (ws->patches);
+  memset (ws, 0, sizeof *ws);
+}
+
+static float *
+grow (float *buffer, size_t n_floats)
+{
+  g_free (buffer);
+  return g_new (float, n_floats);
+}
+
+gboolean
+clip_workspace_reserve (ClipWorkspace *ws, const ClipTowerConfig *config, int n_tokens,
+                        int max_seq_len, int n_threads, int patch_dim)
+{
+  int hidden = config->hidden_size, inter = config->intermediate_size;
+  int scores = max_seq_len * max_seq_len;
+  gboolean rows_grow = n_tokens > ws->capacity_tokens || hidden > ws->capacity_hidden;
+
+  if (rows_grow) {
+    ws->capacity_tokens = MAX (n_tokens, ws->capacity_tokens);
+    ws->capacity_hidden = MAX (hidden, ws->capacity_hidden);
+    size_t n = (size_t) ws->capacity_tokens * ws->capacity_hidden;
+    ws->hidden = grow (ws->hidden, n);
+    ws->normed = grow (ws->normed, n);
+    ws->q = grow (ws->q, n);
+    ws->k = grow (ws->k, n);
+    ws->v = grow (ws->v, n);
+    ws->attn_out = grow (ws->attn_out, n);
+  }
+  if (rows_grow || inter > ws->capacity_intermediate) {
+    ws->capacity_intermediate = MAX (inter, ws->capacity_intermediate);
+    ws->mlp = grow (ws->mlp, (size_t) ws->capacity_tokens * ws->capacity_intermediate);
+  }
+  if (scores > ws->capacity_scores || n_threads > ws->n_threads) {
+    ws->capacity_scores = MAX (scores, ws->capacity_scores);
+    ws->n_threads = MAX (n_threads, ws->n_threads);
+    ws->attn_scores = grow (ws->attn_scores, (size_t) ws->capacity_scores * ws->n_threads);
+  }
+  if (patch_dim > 0 && (rows_grow || ws->patches == NULL)) {
+    /* patch_dim <= hidden is not guaranteed (3*P*P vs hidden): size for the larger */
+    ws->patches = grow (ws->patches, (size_t) ws->capacity_tokens * MAX (patch_dim, hidden));
+  }
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * GEMM */
+
+/* Column slices are multiples of 16 floats so each thread's slice starts on a cache line of the
+ * output and the kernels' N-blocking is not split mid-panel. */
+#define CLIP_COLUMN_ALIGN 16
+
+void
+clip_linear_part (const ClipTeam *team, const float *in, int rows, int n_in,
+                  const float *weight, int n_out, float *out, gboolean accumulate,
+                  int *col_begin, int *col_end)
+{
+  int c0, c1;
+  clip_team_split (team, n_out, CLIP_COLUMN_ALIGN, &c0, &c1);
+  if (c1 > c0 && rows > 0)
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, rows, c1 - c0, n_in, 1.0f, in, n_in,
+                 weight + (size_t) c0 * n_in, n_in, accumulate ? 1.0f : 0.0f, out + c0, n_out);
+  *col_begin = c0;
+  *col_end = c1;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Attention */
+
+/* Attention of one head over one sequence: softmax(q k^T) v into attn_out's head columns. */
+static void
+attention_head (const ClipTowerConfig *config, ClipWorkspace *ws, const ClipSequence *seq,
+                int head, gboolean causal, float *scores)
+{
+  int hidden = config->hidden_size;
+  int head_dim = hidden / config->num_attention_heads;
+  int n = seq->length;
+  size_t offset = (size_t) seq->start * hidden + (size_t) head * head_dim;
+
+  /* q was scaled by head_dim^-0.5 when its bias was added. */
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n, n, head_dim, 1.0f, ws->q + offset,
+               hidden, ws->k + offset, hidden, 0.0f, scores, n);
+  clip_softmax_rows (scores, n, n, n, causal);
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, n, head_dim, n, 1.0f, scores, n,
+               ws->v + offset, hidden, 0.0f, ws->attn_out + offset, hidden);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Encoder layer */
+
+void
+clip_encoder_layer (const ClipTeam *team, const ClipTowerConfig *config,
+                    const ClipLayerWeights *layer, ClipWorkspace *ws, int n_rows,
+                    const ClipSequence *sequences, int n_sequences, gboolean causal)
+{
+  int hidden = config->hidden_size, inter = config->intermediate_size;
+  int n_heads = config->num_attention_heads;
+  float q_scale = 1.0f / sqrtf ((float) (hidden / n_heads));
+  int r0, r1, c0, c1;
+
+  /* normed = layer_norm1(hidden), rows split across the team */
+  clip_team_split (team, n_rows, 1, &r0, &r1);
+  clip_layer_norm (ws->normed + (size_t) r0 * hidden, ws->hidden + (size_t) r0 * hidden,
+                   layer->layer_norm1_w, layer->layer_norm1_b, r1 - r0, hidden,
+                   config->layer_norm_eps);
+  clip_team_barrier (team);
+
+  /* q, k, v projections; each thread adds the bias to its own (cache-hot) columns */
+  clip_linear_part (team, ws->normed, n_rows, hidden, layer->q_proj_w, hidden, ws->q, FALSE,
+                    &c0, &c1);
+  clip_add_bias_scaled (ws->q, hidden, n_rows, c0, c1, layer->q_proj_b, q_scale);
+  clip_linear_part (team, ws->normed, n_rows, hidden, layer->k_proj_w, hidden, ws->k, FALSE,
+                    &c0, &c1);
+  clip_add_bias_scaled (ws->k, hidden, n_rows, c0, c1, layer->k_proj_b, 1.0f);
+  clip_linear_part (team, ws->normed, n_rows, hidden, layer->v_proj_w, hidden, ws->v, FALSE,
+                    &c0, &c1);
+  clip_add_bias_scaled (ws->v, hidden, n_rows, c0, c1, layer->v_proj_b, 1.0f);
+  clip_team_barrier (team);
+
+  /* attention: (sequence, head) pairs spread over the team; each pair is small, so different
+   * heads on different cores beats splitting one head's GEMMs */
+  {
+    int p0, p1;
+    float *scores = ws->attn_scores + (size_t) team->tid * ws->capacity_scores;
+    clip_team_split (team, n_sequences * n_heads, 1, &p0, &p1);
+    for (int p = p0; p < p1; p++)
+      attention_head (config, ws, &sequences[p / n_heads], p % n_heads, causal, scores);
+  }
+  clip_team_barrier (team);
+
+  /* hidden += out_proj(attn_out): accumulate straight into the residual stream */
+  clip_linear_part (team, ws->attn_out, n_rows, hidden, layer->out_proj_w, hidden, ws->hidden,
+                    TRUE, &c0, &c1);
+  clip_add_bias_scaled (ws->hidden, hidden, n_rows, c0, c1, layer->out_proj_b, 1.0f);
+  clip_team_barrier (team);
+
+  /* normed = layer_norm2(hidden) */
+  clip_layer_norm (ws->normed + (size_t) r0 * hidden, ws->hidden + (size_t) r0 * hidden,
+                   layer->layer_norm2_w, layer->layer_norm2_b, r1 - r0, hidden,
+                   config->layer_norm_eps);
+  clip_team_barrier (team);
+
+  /* mlp = act(fc1(normed)) */
+  clip_linear_part (team, ws->normed, n_rows, hidden, layer->fc1_w, inter, ws->mlp, FALSE, &c0,
+                    &c1);
+  if (config->hidden_act == CLIP_ACT_QUICK_GELU)
+    clip_bias_quick_gelu (ws->mlp, inter, n_rows, c0, c1, layer->fc1_b);
+  else
+    clip_bias_gelu (ws->mlp, inter, n_rows, c0, c1, layer->fc1_b);
+  clip_team_barrier (team);
+
+  /* hidden += fc2(mlp) */
+  clip_linear_part (team, ws->mlp, n_rows, inter, layer->fc2_w, hidden, ws->hidden, TRUE, &c0,
+                    &c1);
+  clip_add_bias_scaled (ws->hidden, hidden, n_rows, c0, c1, layer->fc2_b, 1.0f);
+  clip_team_barrier (team);
+}

@@ -1,0 +1,84 @@
+/* forward.h — the pieces both towers' forward passes are made of. Not installed.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Threading model: a forward pass runs inside one OpenMP parallel region of the context's
+ * n_threads threads. Every function here that takes a ClipTeam is called by ALL threads of the
+ * team with their own `tid`; each does its share and the functions end with a barrier where the
+ * next step reads what other threads wrote. GEMMs are split by output columns, and each thread
+ * calls OpenBLAS on its own slice: the OpenMP build of OpenBLAS runs single-threaded inside a
+ * parallel region, so the team's size is the exact number of cores used.
+ */
+#ifndef CLIP_FORWARD_H
+#define CLIP_FORWARD_H
+
+#include "clip-private.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  int tid;                   /* this thread's index in the team */
+  int n_threads;             /* team size */
+} ClipTeam;
+
+/* Half-open range [*begin, *end) of n items for this thread, in blocks of `align` items (the
+ * last thread takes the remainder). */
+void clip_team_split (const ClipTeam *team, int n, int align, int *begin, int *end);
+void clip_team_barrier (const ClipTeam *team);
+
+/* Activation buffers of one forward pass, for up to n_tokens rows. Grown on demand, reused. */
+typedef struct {
+  int capacity_tokens;       /* rows the buffers below hold */
+  int capacity_hidden;
+  int capacity_intermediate;
+  int capacity_scores;       /* floats per thread in attn_scores */
+  int n_threads;
+  float *hidden;             /* [tokens, hidden] the residual stream */
+  float *normed;             /* [tokens, hidden] LayerNorm output */
+  float *q, *k, *v;          /* [tokens, hidden] projections, head h = columns h*head_dim.. */
+  float *attn_out;           /* [tokens, hidden] concatenated heads */
+  float *mlp;                /* [tokens, intermediate] */
+  float *attn_scores;        /* [n_threads][capacity_scores] per-thread score matrices */
+  float *patches;            /* vision: [tokens, 3*P*P] im2col of the image */
+} ClipWorkspace;
+
+/* Makes room for n_tokens rows of the given tower and sequences of up to max_seq_len tokens. */
+gboolean clip_workspace_reserve (ClipWorkspace *ws, const ClipTowerConfig *config,
+                                 int n_tokens, int max_seq_len, int n_threads, int patch_dim);
+void clip_workspace_clear (ClipWorkspace *ws);
+
+/* out[rows, n_out] = in[rows, n_in] · weight[n_out, n_in]^T (+ out when accumulate).
+ * This thread computes its share of the output columns; no bias, no barrier. Returns the
+ * column range it wrote, so the caller can finish those columns while they are in cache. */
+void clip_linear_part (const ClipTeam *team, const float *in, int rows, int n_in,
+                       const float *weight, int n_out, float *out, gboolean accumulate,
+                       int *col_begin, int *col_end);
+
+/* A sequence of tokens (rows) inside the packed activation buffers, for attention. */
+typedef struct {
+  int start;                 /* first row */
+  int length;                /* rows */
+} ClipSequence;
+
+/* One pre-norm encoder layer on the packed rows of ws->hidden:
+ *   hidden += out_proj(attention(layer_norm1(hidden)))
+ *   hidden += fc2(act(fc1(layer_norm2(hidden))))
+ * Attention runs within each sequence (causal: token i sees tokens <= i). */
+void clip_encoder_layer (const ClipTeam *team, const ClipTowerConfig *config,
+                         const ClipLayerWeights *layer, ClipWorkspace *ws, int n_rows,
+                         const ClipSequence *sequences, int n_sequences, gboolean causal);
+
+/* Tower forward passes (all threads of the team call them). */
+void clip_vision_forward (const ClipTeam *team, const ClipModel *model, ClipWorkspace *ws,
+                          const float *pixels, float *embedding);
+void clip_text_forward (const ClipTeam *team, const ClipModel *model, ClipWorkspace *ws,
+                        const int32_t *const *ids, const int *pooled_positions, int n_texts,
+                        float *embeddings);
+
+/* Position the text tower pools at, as HF: the first eos_token_id, or argmax(ids) in legacy
+ * configs (eos_token_id == 2); the sequence end when no EOS is present. */
+int clip_text_pooled_position (const ClipTowerConfig *config, const int32_t *ids, int n_ids);
+
+G_END_DECLS
+
+#endif /* CLIP_FORWARD_H */
