@@ -102,6 +102,11 @@ void clip_preprocess_output_size (const ClipPreprocessConfig *config, int width,
 gboolean clip_preprocess_rgb8 (const ClipPreprocessConfig *config, const uint8_t *rgb, int width,
                                int height, int stride, float *out, GError **error);
 
+/* Reads model_dir/preprocessor_config.json alone, as clip_model_load does: for tools that
+ * preprocess images without loading the weights. */
+gboolean clip_preprocess_config_load_dir (const char *model_dir, ClipPreprocessConfig *config,
+                                          GError **error);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Model: a HuggingFace CLIPModel directory (config.json, model.safetensors, vocab.json,
  * merges.txt, preprocessor_config.json). Immutable and refcounted. */
@@ -139,6 +144,13 @@ ClipContextParams clip_context_params_default (void);
 ClipContext *clip_context_new (ClipModel *model, const ClipContextParams *params, GError **error);
 void clip_context_free (ClipContext *ctx);
 int clip_context_get_n_threads (const ClipContext *ctx);
+
+/* The BLAS in use, e.g. "OpenBLAS 0.3.21 (OpenMP build), core Haswell", for logs and benchmarks. */
+const char *clip_blas_describe (void);
+/* A hint when OpenBLAS runs kernels far below what this CPU can do (Debian's 0.3.21 does not
+ * recognise some recent CPUs and falls back to SSE3 "Prescott" kernels, 3-4x slower), naming
+ * the OPENBLAS_CORETYPE setting that fixes it; NULL when all is well. */
+const char *clip_blas_performance_hint (void);
 ClipModel *clip_context_get_model (const ClipContext *ctx);
 
 /* pixels: [3, S, S] as clip_preprocess_rgb8 writes it, S = clip_model_get_image_size.
