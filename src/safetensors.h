@@ -45,6 +45,10 @@ int clip_safetensors_get_n_tensors (const ClipSafetensors *st);
 const ClipTensorInfo *clip_safetensors_get_tensor (const ClipSafetensors *st, int index);
 size_t clip_safetensors_get_file_size (const ClipSafetensors *st);
 
+/* Writes the n_elements values of an F32, F16 or BF16 tensor to out as f32 (exact: every f16
+ * and bf16 value is representable). FALSE for any other dtype. */
+gboolean clip_tensor_to_f32 (const ClipTensorInfo *tensor, float *out);
+
 G_END_DECLS
 
 #endif /* CLIP_SAFETENSORS_H */
