@@ -1,0 +1,170 @@
+/* clipframe.c — the analysed frame: copied on the streaming thread, converted on the worker.
+ *
+ * Copyright (C) 2026 clipclassify developers
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "clipframe.h"
+
+struct _ClipFrameConverter {
+  GstVideoInfo in_info;
+  GstVideoInfo rgb_info;
+  GstVideoConverter *converter;   /* in_info -> RGB at the same size; NULL for RGB input */
+  GstBuffer *rgb;                 /* the converter's output */
+  gboolean configured;
+};
+
+ClipFrame *
+clip_frame_new (void)
+{
+  ClipFrame *frame = g_new0 (ClipFrame, 1);
+
+  gst_video_info_init (&frame->info);
+  return frame;
+}
+
+void
+clip_frame_free (ClipFrame *frame)
+{
+  if (!frame)
+    return;
+  gst_clear_buffer (&frame->buffer);
+  g_free (frame);
+}
+
+gboolean
+clip_frame_fill (ClipFrame *frame, const GstVideoInfo *info, GstBuffer *src)
+{
+  GstVideoFrame in, out;
+  gboolean ok;
+
+  if (!frame->buffer || !gst_video_info_is_equal (&frame->info, info)) {
+    gst_clear_buffer (&frame->buffer);
+    frame->info = *info;
+    frame->buffer = gst_buffer_new_allocate (NULL, info->size, NULL);
+    if (!frame->buffer)
+      return FALSE;
+  }
+
+  if (!gst_video_frame_map (&in, (GstVideoInfo *) info, src, GST_MAP_READ))
+    return FALSE;
+  if (!gst_video_frame_map (&out, &frame->info, frame->buffer, GST_MAP_WRITE)) {
+    gst_video_frame_unmap (&in);
+    return FALSE;
+  }
+  ok = gst_video_frame_copy (&out, &in);
+  gst_video_frame_unmap (&out);
+  gst_video_frame_unmap (&in);
+  return ok;
+}
+
+ClipFrameConverter *
+clip_frame_converter_new (void)
+{
+  ClipFrameConverter *converter = g_new0 (ClipFrameConverter, 1);
+
+  gst_video_info_init (&converter->in_info);
+  return converter;
+}
+
+void
+clip_frame_converter_free (ClipFrameConverter *converter)
+{
+  if (!converter)
+    return;
+  g_clear_pointer (&converter->converter, gst_video_converter_free);
+  gst_clear_buffer (&converter->rgb);
+  g_free (converter);
+}
+
+/* Rebuilds the converter when the input layout changed (a renegotiation mid-stream). */
+static gboolean
+clip_frame_converter_configure (ClipFrameConverter *converter, const GstVideoInfo *info,
+                                GError **error)
+{
+  int width = GST_VIDEO_INFO_WIDTH (info), height = GST_VIDEO_INFO_HEIGHT (info);
+
+  if (converter->configured && gst_video_info_is_equal (&converter->in_info, info))
+    return TRUE;
+
+  g_clear_pointer (&converter->converter, gst_video_converter_free);
+  gst_clear_buffer (&converter->rgb);
+  converter->in_info = *info;
+  converter->configured = FALSE;
+  /* RGB is already what the preprocessor reads: no conversion, no copy. */
+  if (GST_VIDEO_INFO_FORMAT (info) == GST_VIDEO_FORMAT_RGB) {
+    converter->configured = TRUE;
+    return TRUE;
+  }
+
+  /* GstVideoConverter only changes format (and size): rate, aspect and interlacing match. */
+  gst_video_info_set_interlaced_format (&converter->rgb_info, GST_VIDEO_FORMAT_RGB,
+                                        GST_VIDEO_INFO_INTERLACE_MODE (info), width, height);
+  GST_VIDEO_INFO_FPS_N (&converter->rgb_info) = GST_VIDEO_INFO_FPS_N (info);
+  GST_VIDEO_INFO_FPS_D (&converter->rgb_info) = GST_VIDEO_INFO_FPS_D (info);
+  GST_VIDEO_INFO_PAR_N (&converter->rgb_info) = GST_VIDEO_INFO_PAR_N (info);
+  GST_VIDEO_INFO_PAR_D (&converter->rgb_info) = GST_VIDEO_INFO_PAR_D (info);
+  converter->converter = gst_video_converter_new ((GstVideoInfo *) info, &converter->rgb_info,
+      gst_structure_new ("GstVideoConverter",
+          /* exact pixel values: no dithering noise in what the model sees */
+          GST_VIDEO_CONVERTER_OPT_DITHER_METHOD, GST_TYPE_VIDEO_DITHER_METHOD,
+          GST_VIDEO_DITHER_NONE,
+          GST_VIDEO_CONVERTER_OPT_THREADS, G_TYPE_UINT, 1, NULL));
+  if (!converter->converter) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
+                 "cannot convert %s %dx%d video to RGB",
+                 gst_video_format_to_string (GST_VIDEO_INFO_FORMAT (info)), width, height);
+    return FALSE;
+  }
+  converter->rgb = gst_buffer_new_allocate (NULL, converter->rgb_info.size, NULL);
+  converter->configured = TRUE;
+  return TRUE;
+}
+
+gboolean
+clip_frame_prepare (gpointer data, const ClipModel *model, float *pixels, gpointer user_data,
+                    GError **error)
+{
+  ClipFrame *frame = data;
+  ClipFrameConverter *converter = user_data;
+  const ClipPreprocessConfig *config = clip_model_get_preprocess_config (model);
+  int size = clip_model_get_image_size (model);
+  int width = GST_VIDEO_INFO_WIDTH (&frame->info), height = GST_VIDEO_INFO_HEIGHT (&frame->info);
+  int out_width, out_height;
+  GstVideoFrame in, rgb;
+  gboolean ok;
+
+  clip_preprocess_output_size (config, width, height, &out_width, &out_height);
+  if (out_width != size || out_height != size) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
+                 "%s: preprocessing a %dx%d frame gives %dx%d pixels, the image tower takes "
+                 "%dx%d (preprocessor_config.json needs a center crop to the image size)",
+                 clip_model_get_path (model), width, height, out_width, out_height, size, size);
+    return FALSE;
+  }
+
+  if (!clip_frame_converter_configure (converter, &frame->info, error))
+    return FALSE;
+
+  if (!gst_video_frame_map (&in, &frame->info, frame->buffer, GST_MAP_READ)) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "cannot map the analysed frame");
+    return FALSE;
+  }
+  if (!converter->converter) {
+    ok = clip_preprocess_rgb8 (config, GST_VIDEO_FRAME_PLANE_DATA (&in, 0), width, height,
+                               GST_VIDEO_FRAME_PLANE_STRIDE (&in, 0), pixels, error);
+    gst_video_frame_unmap (&in);
+    return ok;
+  }
+
+  if (!gst_video_frame_map (&rgb, &converter->rgb_info, converter->rgb, GST_MAP_WRITE)) {
+    gst_video_frame_unmap (&in);
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "cannot map the RGB conversion buffer");
+    return FALSE;
+  }
+  gst_video_converter_frame (converter->converter, &in, &rgb);
+  ok = clip_preprocess_rgb8 (config, GST_VIDEO_FRAME_PLANE_DATA (&rgb, 0), width, height,
+                             GST_VIDEO_FRAME_PLANE_STRIDE (&rgb, 0), pixels, error);
+  gst_video_frame_unmap (&rgb);
+  gst_video_frame_unmap (&in);
+  return ok;
+}

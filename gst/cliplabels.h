@@ -1,0 +1,49 @@
+/* cliplabels.h — label sets: parsing the `labels` property, prompts, cached text embeddings.
+ *
+ * Copyright (C) 2026 clipclassify developers
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * A ClipLabelSet is immutable once built and refcounted, so a result can keep the exact set it
+ * was scored against while the element swaps in a new one. Sets are built on the worker thread;
+ * the ClipLabelCache (prompt -> text embedding) belongs to that thread alone. GLib only.
+ */
+#ifndef CLIP_LABELS_H
+#define CLIP_LABELS_H
+
+#include <glib.h>
+#include "clip.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  gint ref_count;
+  guint n_labels;
+  char **labels;              /* n_labels + NULL, as the user wrote them (unescaped, trimmed) */
+  float *embeddings;          /* [n_labels, dim], L2-normalised text embeddings of the prompts */
+  int dim;
+} ClipLabelSet;
+
+/* Splits the `labels` property value on commas. "\," is a literal comma and "\\" a literal
+ * backslash; any other backslash is kept as written. Each label is trimmed of surrounding
+ * whitespace and empty labels are dropped. NULL gives an empty vector. */
+char **clip_labels_parse (const char *text);
+
+typedef struct _ClipLabelCache ClipLabelCache;
+
+ClipLabelCache *clip_label_cache_new (void);
+void clip_label_cache_free (ClipLabelCache *cache);
+
+/* Builds the set for `labels_text` with the prompt template (see clip_format_prompt): the
+ * embedding of every prompt not in the cache is computed with ctx, in one batch. Fails (and
+ * leaves the cache usable) on a template without "{}" or text the tokenizer refuses. */
+ClipLabelSet *clip_label_set_build (ClipContext *ctx, ClipLabelCache *cache,
+                                    const char *labels_text, const char *template_,
+                                    GError **error);
+ClipLabelSet *clip_label_set_ref (ClipLabelSet *set);
+void clip_label_set_unref (ClipLabelSet *set);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipLabelSet, clip_label_set_unref)
+
+G_END_DECLS
+
+#endif /* CLIP_LABELS_H */

@@ -1,0 +1,27 @@
+/* clipmodelcache.h — one loaded ClipModel per model directory, shared by every element.
+ *
+ * Copyright (C) 2026 clipclassify developers
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The process-wide table behind one mutex is the plugin's only global. Paths are compared after
+ * g_canonicalize_filename, so "models/x" and "/abs/models/x" share a model. An entry lives while
+ * some element holds it; the last release unloads the model. GLib only.
+ */
+#ifndef CLIP_MODEL_CACHE_H
+#define CLIP_MODEL_CACHE_H
+
+#include <glib.h>
+#include "clip.h"
+
+G_BEGIN_DECLS
+
+/* Returns a reference to the model in model_dir, loading it if no element holds it yet. Loads run
+ * under the table's mutex, so two elements asking for the same path at once load it once. */
+ClipModel *clip_model_cache_acquire (const char *model_dir, GError **error);
+
+/* Gives back a model obtained from clip_model_cache_acquire. */
+void clip_model_cache_release (ClipModel *model);
+
+G_END_DECLS
+
+#endif /* CLIP_MODEL_CACHE_H */

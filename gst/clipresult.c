@@ -1,0 +1,99 @@
+/* clipresult.c — a ClipResult as the GstStructure of the bus message and the buffer meta.
+ *
+ * Copyright (C) 2026 clipclassify developers
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "clipresult.h"
+
+guint
+clip_result_top (const ClipResult *result, guint top_k, double threshold, guint *indices)
+{
+  guint n = 0, i, j;
+
+  /* Insertion into a list of at most top_k: label sets are small and top_k smaller. */
+  for (i = 0; i < result->labels->n_labels; i++) {
+    double score = result->scores[i];
+
+    if (score < threshold)
+      continue;
+    for (j = n; j > 0 && result->scores[indices[j - 1]] < score; j--) {
+      if (j < top_k)
+        indices[j] = indices[j - 1];
+    }
+    if (j < top_k) {
+      indices[j] = i;
+      if (n < top_k)
+        n++;
+    }
+  }
+  return n;
+}
+
+static void
+append_string (GValue *array, const char *string)
+{
+  GValue value = G_VALUE_INIT;
+
+  g_value_init (&value, G_TYPE_STRING);
+  g_value_set_string (&value, string);
+  gst_value_array_append_and_take_value (array, &value);
+}
+
+static void
+append_double (GValue *array, double number)
+{
+  GValue value = G_VALUE_INIT;
+
+  g_value_init (&value, G_TYPE_DOUBLE);
+  g_value_set_double (&value, number);
+  gst_value_array_append_and_take_value (array, &value);
+}
+
+GstStructure *
+clip_result_to_structure (const ClipResult *result, guint top_k, double threshold,
+                          GstClockTime timestamp, GstClockTime stream_time,
+                          GstClockTime running_time)
+{
+  const ClipLabelSet *set = result->labels;
+  GValue labels = G_VALUE_INIT, scores = G_VALUE_INIT;
+  GValue top_labels = G_VALUE_INIT, top_scores = G_VALUE_INIT;
+  GstStructure *s;
+  guint *top, n_top, best = 0, i;
+
+  g_value_init (&labels, GST_TYPE_ARRAY);
+  g_value_init (&scores, GST_TYPE_ARRAY);
+  g_value_init (&top_labels, GST_TYPE_ARRAY);
+  g_value_init (&top_scores, GST_TYPE_ARRAY);
+
+  for (i = 0; i < set->n_labels; i++) {
+    append_string (&labels, set->labels[i]);
+    append_double (&scores, result->scores[i]);
+    if (result->scores[i] > result->scores[best])
+      best = i;
+  }
+
+  top = g_new (guint, MAX (MIN (top_k, set->n_labels), 1));
+  n_top = clip_result_top (result, top_k, threshold, top);
+  for (i = 0; i < n_top; i++) {
+    append_string (&top_labels, set->labels[top[i]]);
+    append_double (&top_scores, result->scores[top[i]]);
+  }
+  g_free (top);
+
+  /* Field order is what `gst-launch-1.0 -m` prints: the whole set first, as level does. */
+  s = gst_structure_new_empty (CLIP_RESULT_MESSAGE_NAME);
+  gst_structure_take_value (s, "labels", &labels);
+  gst_structure_take_value (s, "scores", &scores);
+  gst_structure_take_value (s, "top-labels", &top_labels);
+  gst_structure_take_value (s, "top-scores", &top_scores);
+  gst_structure_set (s,
+      "top-label", G_TYPE_STRING, set->n_labels > 0 ? set->labels[best] : "",
+      "top-score", G_TYPE_DOUBLE, set->n_labels > 0 ? result->scores[best] : 0.0,
+      "analysed-pts", G_TYPE_UINT64,
+      (guint64) (result->pts == CLIP_WORKER_NO_PTS ? GST_CLOCK_TIME_NONE : result->pts),
+      "latency", G_TYPE_UINT64, result->latency_ns,
+      "timestamp", G_TYPE_UINT64, timestamp,
+      "stream-time", G_TYPE_UINT64, stream_time,
+      "running-time", G_TYPE_UINT64, running_time, NULL);
+  return s;
+}

@@ -1,0 +1,41 @@
+/* clipresult.h — a ClipResult as the GstStructure that both the bus message and the buffer
+ * meta carry.
+ *
+ * Copyright (C) 2026 clipclassify developers
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Fields (the contract documented in the element's SECTION block):
+ *   labels        GST_TYPE_ARRAY of G_TYPE_STRING   the whole label set, in label order
+ *   scores        GST_TYPE_ARRAY of G_TYPE_DOUBLE   probabilities, same order (sum to 1)
+ *   top-labels    GST_TYPE_ARRAY of G_TYPE_STRING   best first: at most top-k, each >= threshold
+ *   top-scores    GST_TYPE_ARRAY of G_TYPE_DOUBLE   their probabilities
+ *   top-label     G_TYPE_STRING                     the best label (whatever the threshold)
+ *   top-score     G_TYPE_DOUBLE                     its probability
+ *   analysed-pts  G_TYPE_UINT64                     PTS of the analysed frame
+ *   latency       G_TYPE_UINT64                     inference time on the worker, ns
+ *   timestamp     G_TYPE_UINT64                     PTS of the buffer that carries the result
+ *   stream-time   G_TYPE_UINT64                     ... and its stream time
+ *   running-time  G_TYPE_UINT64                     ... and its running time
+ * Times are GST_CLOCK_TIME_NONE when unknown.
+ */
+#ifndef CLIP_RESULT_H
+#define CLIP_RESULT_H
+
+#include <gst/gst.h>
+#include "clipworker.h"
+
+G_BEGIN_DECLS
+
+#define CLIP_RESULT_MESSAGE_NAME "clipclassify"
+
+/* Indices of the top-k scores >= threshold, best first (ties in label order); returns how many
+ * were written to indices (room for MIN (top_k, n_labels)). */
+guint clip_result_top (const ClipResult *result, guint top_k, double threshold, guint *indices);
+
+GstStructure *clip_result_to_structure (const ClipResult *result, guint top_k, double threshold,
+                                        GstClockTime timestamp, GstClockTime stream_time,
+                                        GstClockTime running_time);
+
+G_END_DECLS
+
+#endif /* CLIP_RESULT_H */

@@ -1,0 +1,424 @@
+/* clipworker.c — the inference thread of one clipclassify element and its one-slot mailbox.
+ *
+ * Copyright (C) 2026 clipclassify developers
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "clipworker.h"
+
+struct _ClipWorker {
+  ClipWorkerPrepareFunc prepare;
+  gpointer prepare_data;
+  GDestroyNotify prepare_data_free;
+  GDestroyNotify frame_free;
+
+  GMutex lock;                /* guards everything below; never taken with the object lock */
+  GCond cond;                 /* any change a waiter may care about */
+  GThread *thread;
+  gboolean quit;
+  gboolean flushing;
+  guint64 epoch;              /* bumped by every flush: results of older jobs are dropped */
+
+  /* requested vocabulary */
+  guint64 labels_generation;  /* newest seen by set_labels */
+  guint64 labels_built;       /* the generation the worker last started building */
+  char *labels_text;
+  char *template_;
+  GError *labels_error;
+
+  /* the slot */
+  gpointer job_frame;         /* pending, not yet taken by the worker */
+  guint64 job_pts;
+  guint64 job_seq;
+  gboolean analysing;         /* the worker holds a frame */
+  guint64 next_seq;
+  guint64 done_seq;           /* last job finished (with or without result) */
+  ClipResult *result;
+  GError *job_error;
+  gpointer spare;             /* a frame the producer may refill */
+
+  /* worker thread only (set before the thread starts, cleared after it is joined) */
+  ClipModel *model;
+  ClipContext *ctx;
+  ClipLabelSet *label_set;    /* read by the worker; swapped under lock */
+  ClipLabelCache *cache;
+  float *pixels;
+  float *image;
+};
+
+void
+clip_result_free (ClipResult *result)
+{
+  if (!result)
+    return;
+  clip_label_set_unref (result->labels);
+  g_free (result->scores);
+  g_free (result);
+}
+
+ClipWorker *
+clip_worker_new (ClipWorkerPrepareFunc prepare, gpointer prepare_data,
+                 GDestroyNotify prepare_data_free, GDestroyNotify frame_free)
+{
+  ClipWorker *worker = g_new0 (ClipWorker, 1);
+
+  worker->prepare = prepare;
+  worker->prepare_data = prepare_data;
+  worker->prepare_data_free = prepare_data_free;
+  worker->frame_free = frame_free;
+  g_mutex_init (&worker->lock);
+  g_cond_init (&worker->cond);
+  return worker;
+}
+
+void
+clip_worker_free (ClipWorker *worker)
+{
+  if (!worker)
+    return;
+  clip_worker_stop (worker);
+  if (worker->spare)
+    worker->frame_free (worker->spare);
+  if (worker->prepare_data_free)
+    worker->prepare_data_free (worker->prepare_data);
+  g_clear_error (&worker->labels_error);
+  g_free (worker->labels_text);
+  g_free (worker->template_);
+  g_mutex_clear (&worker->lock);
+  g_cond_clear (&worker->cond);
+  g_free (worker);
+}
+
+/* Called with the lock; returns with it. The lock is dropped while the text tower runs. */
+static void
+clip_worker_build_labels (ClipWorker *worker)
+{
+  ClipLabelSet *set, *old = NULL;
+  GError *error = NULL;
+  char *text = g_strdup (worker->labels_text);
+  char *template_ = g_strdup (worker->template_);
+  guint64 generation = worker->labels_generation;
+
+  worker->labels_built = generation;
+  g_mutex_unlock (&worker->lock);
+
+  set = clip_label_set_build (worker->ctx, worker->cache, text, template_, &error);
+  g_free (text);
+  g_free (template_);
+
+  g_mutex_lock (&worker->lock);
+  if (set) {
+    old = worker->label_set;
+    worker->label_set = set;
+  } else {
+    g_clear_error (&worker->labels_error);
+    worker->labels_error = error;
+  }
+  g_cond_broadcast (&worker->cond);
+  g_mutex_unlock (&worker->lock);
+
+  clip_label_set_unref (old);
+  g_mutex_lock (&worker->lock);
+}
+
+/* Called with the lock; returns with it. */
+static void
+clip_worker_analyse (ClipWorker *worker)
+{
+  gpointer frame = worker->job_frame;
+  guint64 pts = worker->job_pts, seq = worker->job_seq, epoch = worker->epoch;
+  ClipLabelSet *labels = worker->label_set ? clip_label_set_ref (worker->label_set) : NULL;
+  ClipResult *result = NULL;
+  GError *error = NULL;
+  gint64 start;
+
+  worker->job_frame = NULL;
+  worker->analysing = TRUE;
+  g_mutex_unlock (&worker->lock);
+
+  start = g_get_monotonic_time ();
+  if (labels && labels->n_labels > 0) {
+    if (worker->prepare (frame, worker->model, worker->pixels, worker->prepare_data, &error)) {
+      float *probs = g_new (float, labels->n_labels);
+      guint i;
+
+      clip_embed_image (worker->ctx, worker->pixels, worker->image);
+      clip_score (worker->model, worker->image, labels->embeddings, (int) labels->n_labels,
+                  NULL, probs);
+      result = g_new0 (ClipResult, 1);
+      result->labels = g_steal_pointer (&labels);
+      result->scores = g_new (double, result->labels->n_labels);
+      for (i = 0; i < result->labels->n_labels; i++)
+        result->scores[i] = probs[i];
+      g_free (probs);
+      result->pts = pts;
+      result->seq = seq;
+      /* monotonic time is in µs: the latency field is ns like every GStreamer duration */
+      result->latency_ns = (guint64) (g_get_monotonic_time () - start) * 1000;
+    }
+  }
+  clip_label_set_unref (labels);
+
+  g_mutex_lock (&worker->lock);
+  worker->analysing = FALSE;
+  if (worker->spare)
+    worker->frame_free (worker->spare);
+  worker->spare = frame;
+  if (epoch == worker->epoch) {
+    clip_result_free (worker->result);
+    worker->result = result;
+    if (error) {
+      g_clear_error (&worker->job_error);
+      worker->job_error = error;
+    }
+    worker->done_seq = seq;
+  } else {
+    clip_result_free (result);
+    g_clear_error (&error);
+  }
+  g_cond_broadcast (&worker->cond);
+}
+
+static gpointer
+clip_worker_thread (gpointer data)
+{
+  ClipWorker *worker = data;
+
+  g_mutex_lock (&worker->lock);
+  while (!worker->quit) {
+    /* Labels first: a frame waits for the vocabulary asked for before it arrived. */
+    if (worker->labels_built != worker->labels_generation)
+      clip_worker_build_labels (worker);
+    else if (worker->job_frame)
+      clip_worker_analyse (worker);
+    else
+      g_cond_wait (&worker->cond, &worker->lock);
+  }
+  g_mutex_unlock (&worker->lock);
+  return NULL;
+}
+
+gboolean
+clip_worker_start (ClipWorker *worker, ClipModel *model, int n_threads, GError **error)
+{
+  ClipContextParams params = clip_context_params_default ();
+  int size, dim;
+
+  g_return_val_if_fail (worker != NULL && model != NULL, FALSE);
+  g_return_val_if_fail (worker->thread == NULL, FALSE);
+
+  params.n_threads = n_threads;
+  worker->ctx = clip_context_new (model, &params, error);
+  if (!worker->ctx)
+    return FALSE;
+
+  size = clip_model_get_image_size (model);
+  dim = clip_model_get_embedding_dim (model);
+  worker->model = clip_model_ref (model);
+  worker->cache = clip_label_cache_new ();
+  worker->pixels = g_new (float, (gsize) 3 * size * size);
+  worker->image = g_new (float, dim);
+
+  g_mutex_lock (&worker->lock);
+  worker->quit = FALSE;
+  worker->flushing = FALSE;
+  worker->next_seq = worker->done_seq = 0;
+  /* Whatever vocabulary was set before start is built first. */
+  worker->labels_built = worker->labels_generation - 1;
+  g_mutex_unlock (&worker->lock);
+
+  worker->thread = g_thread_try_new ("clipclassify", clip_worker_thread, worker, error);
+  if (!worker->thread) {
+    clip_worker_stop (worker);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+void
+clip_worker_stop (ClipWorker *worker)
+{
+  g_return_if_fail (worker != NULL);
+
+  g_mutex_lock (&worker->lock);
+  worker->quit = TRUE;
+  worker->flushing = TRUE;
+  g_cond_broadcast (&worker->cond);
+  g_mutex_unlock (&worker->lock);
+
+  if (worker->thread)
+    g_thread_join (worker->thread);
+  worker->thread = NULL;
+
+  g_mutex_lock (&worker->lock);
+  if (worker->job_frame)
+    worker->frame_free (worker->job_frame);
+  worker->job_frame = NULL;
+  g_clear_pointer (&worker->result, clip_result_free);
+  g_clear_error (&worker->job_error);
+  g_clear_error (&worker->labels_error);
+  g_clear_pointer (&worker->label_set, clip_label_set_unref);
+  g_mutex_unlock (&worker->lock);
+
+  g_clear_pointer (&worker->cache, clip_label_cache_free);
+  g_clear_pointer (&worker->ctx, clip_context_free);
+  g_clear_pointer (&worker->model, clip_model_unref);
+  g_clear_pointer (&worker->pixels, g_free);
+  g_clear_pointer (&worker->image, g_free);
+}
+
+void
+clip_worker_set_labels (ClipWorker *worker, guint64 generation, const char *labels_text,
+                        const char *template_)
+{
+  g_return_if_fail (worker != NULL);
+
+  g_mutex_lock (&worker->lock);
+  if (generation > worker->labels_generation) {
+    worker->labels_generation = generation;
+    g_free (worker->labels_text);
+    worker->labels_text = g_strdup (labels_text);
+    g_free (worker->template_);
+    worker->template_ = g_strdup (template_);
+    g_cond_broadcast (&worker->cond);
+  }
+  g_mutex_unlock (&worker->lock);
+}
+
+void
+clip_worker_set_flushing (ClipWorker *worker, gboolean flushing)
+{
+  g_return_if_fail (worker != NULL);
+
+  g_mutex_lock (&worker->lock);
+  worker->flushing = flushing;
+  if (!flushing) {
+    worker->epoch++;
+    if (worker->job_frame) {
+      if (worker->spare)
+        worker->frame_free (worker->spare);
+      worker->spare = worker->job_frame;
+      worker->job_frame = NULL;
+    }
+    g_clear_pointer (&worker->result, clip_result_free);
+    g_clear_error (&worker->job_error);
+    /* Jobs submitted before the flush count as done: nobody waits for them any more. */
+    worker->done_seq = worker->next_seq;
+  }
+  g_cond_broadcast (&worker->cond);
+  g_mutex_unlock (&worker->lock);
+}
+
+/* Called with the lock. */
+static gpointer
+clip_worker_steal_spare (ClipWorker *worker)
+{
+  gpointer spare = worker->spare;
+
+  worker->spare = NULL;
+  return spare;
+}
+
+gboolean
+clip_worker_try_reserve (ClipWorker *worker, gpointer *spare)
+{
+  gboolean idle;
+
+  g_mutex_lock (&worker->lock);
+  idle = !worker->job_frame && !worker->analysing && !worker->flushing && worker->thread;
+  *spare = idle ? clip_worker_steal_spare (worker) : NULL;
+  g_mutex_unlock (&worker->lock);
+  return idle;
+}
+
+gboolean
+clip_worker_wait_idle (ClipWorker *worker, gpointer *spare)
+{
+  gboolean idle;
+
+  g_mutex_lock (&worker->lock);
+  while (!worker->flushing && (worker->job_frame || worker->analysing))
+    g_cond_wait (&worker->cond, &worker->lock);
+  idle = !worker->flushing;
+  if (spare)
+    *spare = idle ? clip_worker_steal_spare (worker) : NULL;
+  g_mutex_unlock (&worker->lock);
+  return idle;
+}
+
+guint64
+clip_worker_submit (ClipWorker *worker, gpointer frame, guint64 pts)
+{
+  guint64 seq;
+
+  g_mutex_lock (&worker->lock);
+  if (worker->job_frame)
+    worker->frame_free (worker->job_frame);
+  worker->job_frame = frame;
+  worker->job_pts = pts;
+  seq = worker->job_seq = ++worker->next_seq;
+  g_cond_broadcast (&worker->cond);
+  g_mutex_unlock (&worker->lock);
+  return seq;
+}
+
+void
+clip_worker_return_spare (ClipWorker *worker, gpointer frame)
+{
+  g_mutex_lock (&worker->lock);
+  if (worker->spare)
+    worker->frame_free (worker->spare);
+  worker->spare = frame;
+  g_mutex_unlock (&worker->lock);
+}
+
+/* Called with the lock. */
+static ClipResult *
+clip_worker_take_result_locked (ClipWorker *worker, GError **error)
+{
+  if (worker->job_error) {
+    g_propagate_error (error, worker->job_error);
+    worker->job_error = NULL;
+    return NULL;
+  }
+  return g_steal_pointer (&worker->result);
+}
+
+ClipResult *
+clip_worker_take_result (ClipWorker *worker, GError **error)
+{
+  ClipResult *result;
+
+  g_mutex_lock (&worker->lock);
+  result = clip_worker_take_result_locked (worker, error);
+  g_mutex_unlock (&worker->lock);
+  return result;
+}
+
+ClipResult *
+clip_worker_wait_result (ClipWorker *worker, guint64 seq, gboolean *flushing, GError **error)
+{
+  ClipResult *result = NULL;
+
+  g_mutex_lock (&worker->lock);
+  while (!worker->flushing && worker->done_seq < seq)
+    g_cond_wait (&worker->cond, &worker->lock);
+  *flushing = worker->flushing;
+  if (!worker->flushing) {
+    result = clip_worker_take_result_locked (worker, error);
+    if (result && result->seq != seq)
+      g_clear_pointer (&result, clip_result_free);
+  }
+  g_mutex_unlock (&worker->lock);
+  return result;
+}
+
+GError *
+clip_worker_take_labels_error (ClipWorker *worker)
+{
+  GError *error;
+
+  g_mutex_lock (&worker->lock);
+  error = g_steal_pointer (&worker->labels_error);
+  g_mutex_unlock (&worker->lock);
+  return error;
+}

@@ -1,0 +1,93 @@
+/* clipworker.h — the inference thread of one clipclassify element and its one-slot mailbox.
+ *
+ * Copyright (C) 2026 clipclassify developers
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * One producer (the streaming thread) hands over at most one frame at a time; the worker owns a
+ * ClipContext, builds label sets when asked and turns frames into results. The mailbox has its
+ * own mutex + condition variable and is the only state both threads touch: the worker never
+ * sees the element, the bus or any GStreamer object, and the streaming thread surfaces results.
+ *
+ * Frames are opaque here (the element's ClipFrame): the worker calls the prepare function on
+ * its own thread to turn one into the model's pixel tensor, then hands the frame back for reuse
+ * (clip_worker_take_spare), so steady-state sampling allocates nothing. GLib only.
+ *
+ * Lifetime: new/free span the element's life (so set_labels is valid in any state);
+ * start/stop span READY->PAUSED..PAUSED->READY.
+ */
+#ifndef CLIP_WORKER_H
+#define CLIP_WORKER_H
+
+#include <glib.h>
+#include "clip.h"
+#include "cliplabels.h"
+
+G_BEGIN_DECLS
+
+#define CLIP_WORKER_NO_PTS G_MAXUINT64
+
+typedef struct {
+  ClipLabelSet *labels;       /* the set the frame was scored against (a reference) */
+  double *scores;             /* [labels->n_labels] probabilities, label order */
+  guint64 pts;                /* of the analysed frame, CLIP_WORKER_NO_PTS if it had none */
+  guint64 latency_ns;         /* frame taken by the worker -> scores ready */
+  guint64 seq;                /* the job's number, from clip_worker_submit */
+} ClipResult;
+
+void clip_result_free (ClipResult *result);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipResult, clip_result_free)
+
+/* Runs on the worker thread: writes the [3, S, S] tensor clip_embed_image takes. */
+typedef gboolean (*ClipWorkerPrepareFunc) (gpointer frame, const ClipModel *model, float *pixels,
+                                           gpointer user_data, GError **error);
+
+typedef struct _ClipWorker ClipWorker;
+
+ClipWorker *clip_worker_new (ClipWorkerPrepareFunc prepare, gpointer prepare_data,
+                             GDestroyNotify prepare_data_free, GDestroyNotify frame_free);
+void clip_worker_free (ClipWorker *worker);
+
+/* Creates the context (n_threads, 0 = all cores) on the calling thread, so a failure reaches
+ * the caller, then spawns the thread. The first label set is built before any frame. */
+gboolean clip_worker_start (ClipWorker *worker, ClipModel *model, int n_threads, GError **error);
+/* Quits and joins the thread (an inference in progress completes first), then drops the
+ * pending frame, result, label set and context. */
+void clip_worker_stop (ClipWorker *worker);
+
+/* Newest-generation-wins: a call with a generation not above the last one seen is ignored, so
+ * racing property setters cannot leave an old vocabulary in place. Wakes the worker. */
+void clip_worker_set_labels (ClipWorker *worker, guint64 generation, const char *labels_text,
+                             const char *template_);
+
+/* TRUE wakes every waiter, which returns at once; FALSE also forgets the pending frame and
+ * result and disowns the inference in progress, whose result will be dropped (a flush). */
+void clip_worker_set_flushing (ClipWorker *worker, gboolean flushing);
+
+/* Async hand-over, step 1: TRUE if no frame is pending or being analysed (the worker may still
+ * be building labels). Then *spare is a frame to refill (or NULL: make one). */
+gboolean clip_worker_try_reserve (ClipWorker *worker, gpointer *spare);
+/* Step 2 (after a successful reserve, or in sync mode after clip_worker_wait_idle): takes the
+ * frame; returns its job number. */
+guint64 clip_worker_submit (ClipWorker *worker, gpointer frame, guint64 pts);
+/* Gives back a frame that was reserved but not submitted. */
+void clip_worker_return_spare (ClipWorker *worker, gpointer frame);
+
+/* Waits until no frame is pending or being analysed; FALSE if flushing. *spare as above, if
+ * spare is not NULL. */
+gboolean clip_worker_wait_idle (ClipWorker *worker, gpointer *spare);
+
+/* The finished result nobody has taken yet, or NULL. A failed analysis gives NULL and sets
+ * error (the stream should stop). Never blocks. */
+ClipResult *clip_worker_take_result (ClipWorker *worker, GError **error);
+/* Waits until job seq is finished, then takes its result (NULL if it gave none: no label set
+ * yet, or an empty one). *flushing is set when the wait was cut short. */
+ClipResult *clip_worker_wait_result (ClipWorker *worker, guint64 seq, gboolean *flushing,
+                                     GError **error);
+
+/* A failure to build the last requested label set (bad template, invalid text), once. The
+ * previous set stays in use. */
+GError *clip_worker_take_labels_error (ClipWorker *worker);
+
+G_END_DECLS
+
+#endif /* CLIP_WORKER_H */

@@ -1,0 +1,1142 @@
+/* gstclipclassify.c — the clipclassify element: zero-shot CLIP classification of live video.
+ *
+ * Copyright (C) 2026 clipclassify developers
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+/**
+ * SECTION:element-clipclassify
+ * @title: clipclassify
+ *
+ * Classifies video frames against labels you choose, with OpenAI's CLIP on the CPU, while the
+ * video passes through untouched (in place, in any of the common raw formats, at any size and
+ * rate, live or not). Labels can be changed while playing.
+ *
+ * A worker thread owned by the element runs the model. In the default `async` mode the
+ * streaming thread never waits for it: a sampled frame (see #GstClipClassify:interval) is
+ * copied and handed over only if the worker is free, otherwise it is skipped and counted
+ * (#GstClipClassify:frames-skipped), and each result is attached to the next buffer that
+ * passes. In `sync` mode every sampled frame waits for its own result, which is attached to that
+ * buffer: use it for files and offline processing.
+ *
+ * Each result is delivered twice, with the same fields:
+ *
+ * - as an element message named `clipclassify` on the bus (unless
+ *   #GstClipClassify:post-messages is %FALSE; `gst-launch-1.0 -m` prints them);
+ * - as a #GstCustomMeta named `GstClipClassifyMeta` on the buffer, read with
+ *   gst_buffer_get_custom_meta() and gst_custom_meta_get_structure() (in Python:
+ *   `buffer.get_custom_meta("GstClipClassifyMeta").get_structure()`), without linking anything
+ *   of ours. The meta survives buffer copies and elements that scale or convert.
+ *
+ * Fields:
+ *
+ * - `labels` (GST_TYPE_ARRAY of strings): the whole label set, in label order.
+ * - `scores` (GST_TYPE_ARRAY of doubles): the probability of each label, same order (softmax
+ *   over the set: they sum to 1).
+ * - `top-labels` (GST_TYPE_ARRAY of strings): the best labels first, at most
+ *   #GstClipClassify:top-k of them, each scoring at least #GstClipClassify:threshold.
+ * - `top-scores` (GST_TYPE_ARRAY of doubles): their probabilities.
+ * - `top-label` (string), `top-score` (double): the best label and its probability, whatever
+ *   the threshold.
+ * - `analysed-pts` (guint64): the PTS of the analysed frame. In async mode the result is
+ *   attached to a later buffer.
+ * - `latency` (guint64): how long the worker took for this frame, in nanoseconds (conversion,
+ *   preprocessing and the image tower).
+ * - `timestamp`, `stream-time`, `running-time` (guint64): of the buffer the result is attached
+ *   to, as the level element reports them. At EOS in async mode (see below) there is no
+ *   such buffer: they are those of the analysed frame.
+ *
+ * A result is always scored against one complete label set: its `labels` are exactly the set
+ * its `scores` belong to, even while the labels change.
+ *
+ * Labels are comma-separated and trimmed of surrounding whitespace. Write `\,` for a comma
+ * inside a label and `\\` for a backslash: `labels="dog, cat\, black, salt\, pepper\, and
+ * vinegar"` has three labels. Each label is put into #GstClipClassify:template to make the
+ * prompt the text tower sees. Setting #GstClipClassify:labels or #GstClipClassify:template
+ * while playing does not stall the video: the worker computes the text embeddings of the new
+ * prompts only (they are cached per prompt), then swaps the set in at once.
+ *
+ * The model is loaded when the element goes from READY to PAUSED; elements of one process with
+ * the same #GstClipClassify:model share it. A missing or broken model fails that state change
+ * with an error naming the directory; get the model with `scripts/download-model.sh`. Empty
+ * labels post one warning and let the video through unclassified.
+ *
+ * EOS: in sync mode every sampled frame already has its result. In async mode a frame still
+ * being analysed when EOS arrives is waited for (at most one inference) and its result posted
+ * as a message before EOS goes downstream; no buffer is left to carry it as meta.
+ *
+ * With #GstClipClassify:overlay the best labels and their scores are drawn on the video: as a
+ * #GstVideoOverlayCompositionMeta when downstream supports it (the overlay is then composed by
+ * the sink), blended into the pixels otherwise. The model never sees the overlay: the analysed
+ * copy is taken before drawing.
+ *
+ * ## Example launch lines
+ * |[
+ * gst-launch-1.0 -m v4l2src ! videoconvert ! clipclassify labels="person,dog,empty room" overlay=true ! videoconvert ! autovideosink
+ * ]| Classifies the webcam live and shows the best labels on the video; -m prints each result.
+ * |[
+ * gst-launch-1.0 -m filesrc location=video.mp4 ! decodebin ! videoconvert ! clipclassify mode=sync interval=30 labels="indoors,outdoors" ! fakesink
+ * ]| Classifies every 30th frame of a file, waiting for each result.
+ */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstclipclassify.h"
+
+#include <gst/video/video.h>
+
+#include "clip.h"
+#include "clipframe.h"
+#include "cliplabels.h"
+#include "clipmeta.h"
+#include "clipmodelcache.h"
+#include "clipoverlay.h"
+#include "clipresult.h"
+#include "clipworker.h"
+
+GST_DEBUG_CATEGORY_STATIC (gst_clip_classify_debug);
+#define GST_CAT_DEFAULT gst_clip_classify_debug
+
+#define DEFAULT_PROP_LABELS ""
+#define DEFAULT_PROP_TEMPLATE CLIP_DEFAULT_TEMPLATE
+#define DEFAULT_PROP_INTERVAL 1
+#define DEFAULT_PROP_MODE GST_CLIP_CLASSIFY_MODE_ASYNC
+#define DEFAULT_PROP_TOP_K 3
+#define DEFAULT_PROP_THRESHOLD 0.0
+#define DEFAULT_PROP_OVERLAY FALSE
+#define DEFAULT_PROP_THREADS 0
+#define DEFAULT_PROP_POST_MESSAGES TRUE
+
+enum
+{
+  PROP_0,
+  PROP_MODEL,
+  PROP_LABELS,
+  PROP_TEMPLATE,
+  PROP_INTERVAL,
+  PROP_MODE,
+  PROP_TOP_K,
+  PROP_THRESHOLD,
+  PROP_OVERLAY,
+  PROP_THREADS,
+  PROP_POST_MESSAGES,
+  PROP_FRAMES_ANALYSED,
+  PROP_FRAMES_SKIPPED,
+  PROP_LAST_LATENCY,
+  PROP_AVERAGE_LATENCY,
+};
+
+#define OVERLAY_FEATURE GST_CAPS_FEATURE_META_GST_VIDEO_OVERLAY_COMPOSITION
+
+/* Formats GstVideoConverter reads and gst_video_overlay_composition_blend draws on. */
+#define CLIP_CLASSIFY_FORMATS \
+  "{ RGBx, BGRx, xRGB, xBGR, RGBA, BGRA, ARGB, ABGR, RGB, BGR, I420, YV12, NV12, NV21, " \
+  "YUY2, UYVY, YVYU, AYUV, Y42B, Y444, GRAY8 }"
+
+#define CLIP_CLASSIFY_CAPS \
+  GST_VIDEO_CAPS_MAKE (CLIP_CLASSIFY_FORMATS) "; " \
+  GST_VIDEO_CAPS_MAKE_WITH_FEATURES (GST_CAPS_FEATURE_MEMORY_SYSTEM_MEMORY ", " OVERLAY_FEATURE, \
+      CLIP_CLASSIFY_FORMATS)
+
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
+    GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS (CLIP_CLASSIFY_CAPS));
+
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
+    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS (CLIP_CLASSIFY_CAPS));
+
+struct _GstClipClassify
+{
+  GstBaseTransform parent;
+
+  /* Properties and statistics: under the object lock, which guards values only. */
+  char *model_path;
+  char *labels;
+  char *template_;
+  guint64 labels_generation;     /* bumped by every change of labels or template */
+  guint n_labels;                /* of `labels`, parsed */
+  guint interval;
+  GstClipClassifyMode mode;
+  guint top_k;
+  gdouble threshold;
+  gboolean overlay;
+  guint threads;
+  gboolean post_messages;
+  guint64 frames_analysed;
+  guint64 frames_skipped;
+  guint64 last_latency;
+  guint64 total_latency;
+
+  /* Streaming thread only (and start/stop, when no buffer flows). */
+  GstVideoInfo info;
+  gboolean attach_overlay;       /* downstream composes GstVideoOverlayCompositionMeta */
+  guint64 frame_count;           /* since start or the last flush */
+  guint64 warned_generation;     /* of the empty labels last warned about */
+  ClipResult *shown;             /* newest result, drawn by the overlay */
+  ClipOverlay *renderer;
+
+  ClipWorker *worker;            /* element lifetime; its thread runs from start to stop */
+  ClipModel *model;              /* from start to stop */
+};
+
+#define gst_clip_classify_parent_class parent_class
+G_DEFINE_TYPE (GstClipClassify, gst_clip_classify, GST_TYPE_BASE_TRANSFORM);
+GST_ELEMENT_REGISTER_DEFINE (clipclassify, "clipclassify", GST_RANK_NONE,
+    GST_TYPE_CLIP_CLASSIFY);
+
+GType
+gst_clip_classify_mode_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_CLIP_CLASSIFY_MODE_ASYNC,
+        "Never wait: analyse a sampled frame only if the worker is free, attach results to "
+          "the next buffer", "async"},
+    {GST_CLIP_CLASSIFY_MODE_SYNC,
+        "Every sampled frame waits for its own result, attached to it", "sync"},
+    {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType registered = g_enum_register_static ("GstClipClassifyMode", values);
+
+    g_once_init_leave (&type, registered);
+  }
+  return type;
+}
+
+/* $CLIPCLASSIFY_MODEL, else where scripts/download-model.sh puts the model. */
+static char *
+gst_clip_classify_default_model (void)
+{
+  const char *env = g_getenv ("CLIPCLASSIFY_MODEL");
+
+  if (env && *env)
+    return g_strdup (env);
+  return g_build_filename (g_get_user_data_dir (), "clipclassify", "models",
+                           "clip-vit-base-patch16", NULL);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Properties */
+
+/* Hands the current vocabulary to the worker. Called without the object lock. */
+static void
+gst_clip_classify_relabel (GstClipClassify *self)
+{
+  char *labels, *template_;
+  guint64 generation;
+
+  GST_OBJECT_LOCK (self);
+  labels = g_strdup (self->labels);
+  template_ = g_strdup (self->template_);
+  generation = self->labels_generation;
+  GST_OBJECT_UNLOCK (self);
+
+  /* Racing setters may arrive here out of order: the worker keeps the newest generation. */
+  clip_worker_set_labels (self->worker, generation, labels, template_);
+  g_free (labels);
+  g_free (template_);
+}
+
+static void
+gst_clip_classify_set_property (GObject *object, guint prop_id, const GValue *value,
+                                GParamSpec *pspec)
+{
+  GstClipClassify *self = GST_CLIP_CLASSIFY (object);
+
+  switch (prop_id) {
+    case PROP_MODEL:{
+      char *path = g_value_dup_string (value);
+
+      if (!path || !*path) {
+        g_free (path);
+        path = gst_clip_classify_default_model ();
+      }
+      GST_OBJECT_LOCK (self);
+      g_free (self->model_path);
+      self->model_path = path;
+      GST_OBJECT_UNLOCK (self);
+      break;
+    }
+    case PROP_LABELS:
+    case PROP_TEMPLATE:{
+      char *text = g_value_dup_string (value);
+      char **parsed = NULL;
+
+      if (prop_id == PROP_LABELS)
+        parsed = clip_labels_parse (text);
+      else if (!text)
+        text = g_strdup (DEFAULT_PROP_TEMPLATE);
+
+      GST_OBJECT_LOCK (self);
+      if (prop_id == PROP_LABELS) {
+        g_free (self->labels);
+        self->labels = text;
+        self->n_labels = g_strv_length (parsed);
+      } else {
+        g_free (self->template_);
+        self->template_ = text;
+      }
+      self->labels_generation++;
+      GST_OBJECT_UNLOCK (self);
+      g_strfreev (parsed);
+
+      gst_clip_classify_relabel (self);
+      break;
+    }
+    case PROP_INTERVAL:
+      GST_OBJECT_LOCK (self);
+      self->interval = g_value_get_uint (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_MODE:
+      GST_OBJECT_LOCK (self);
+      self->mode = g_value_get_enum (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_TOP_K:
+      GST_OBJECT_LOCK (self);
+      self->top_k = g_value_get_uint (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_THRESHOLD:
+      GST_OBJECT_LOCK (self);
+      self->threshold = g_value_get_double (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_OVERLAY:{
+      gboolean overlay = g_value_get_boolean (value), changed;
+
+      GST_OBJECT_LOCK (self);
+      changed = overlay != self->overlay;
+      self->overlay = overlay;
+      GST_OBJECT_UNLOCK (self);
+      /* The caps we offer depend on it (the overlay-composition feature): renegotiate. This
+       * takes the object lock itself, hence after releasing it. */
+      if (changed)
+        gst_base_transform_reconfigure_src (GST_BASE_TRANSFORM (self));
+      break;
+    }
+    case PROP_THREADS:
+      GST_OBJECT_LOCK (self);
+      self->threads = g_value_get_uint (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_POST_MESSAGES:
+      GST_OBJECT_LOCK (self);
+      self->post_messages = g_value_get_boolean (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+}
+
+static void
+gst_clip_classify_get_property (GObject *object, guint prop_id, GValue *value,
+                                GParamSpec *pspec)
+{
+  GstClipClassify *self = GST_CLIP_CLASSIFY (object);
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_MODEL:
+      g_value_set_string (value, self->model_path);
+      break;
+    case PROP_LABELS:
+      g_value_set_string (value, self->labels);
+      break;
+    case PROP_TEMPLATE:
+      g_value_set_string (value, self->template_);
+      break;
+    case PROP_INTERVAL:
+      g_value_set_uint (value, self->interval);
+      break;
+    case PROP_MODE:
+      g_value_set_enum (value, self->mode);
+      break;
+    case PROP_TOP_K:
+      g_value_set_uint (value, self->top_k);
+      break;
+    case PROP_THRESHOLD:
+      g_value_set_double (value, self->threshold);
+      break;
+    case PROP_OVERLAY:
+      g_value_set_boolean (value, self->overlay);
+      break;
+    case PROP_THREADS:
+      g_value_set_uint (value, self->threads);
+      break;
+    case PROP_POST_MESSAGES:
+      g_value_set_boolean (value, self->post_messages);
+      break;
+    case PROP_FRAMES_ANALYSED:
+      g_value_set_uint64 (value, self->frames_analysed);
+      break;
+    case PROP_FRAMES_SKIPPED:
+      g_value_set_uint64 (value, self->frames_skipped);
+      break;
+    case PROP_LAST_LATENCY:
+      g_value_set_uint64 (value, self->last_latency);
+      break;
+    case PROP_AVERAGE_LATENCY:
+      g_value_set_uint64 (value, self->frames_analysed ?
+          self->total_latency / self->frames_analysed : 0);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Caps and allocation */
+
+/* Downstream of us the overlay can travel as a meta instead of pixels: with overlay on, offer
+ * every upstream caps structure also with the overlay-composition feature (first, so it is
+ * preferred); upstream of us, a structure with the feature can also be had without it. */
+static GstCaps *
+gst_clip_classify_transform_caps (GstBaseTransform *trans, GstPadDirection direction,
+                                  GstCaps *caps, GstCaps *filter)
+{
+  GstClipClassify *self = GST_CLIP_CLASSIFY (trans);
+  GstCaps *result = gst_caps_new_empty ();
+  gboolean overlay;
+  guint i;
+
+  GST_OBJECT_LOCK (self);
+  overlay = self->overlay;
+  GST_OBJECT_UNLOCK (self);
+
+  for (i = 0; i < gst_caps_get_size (caps); i++) {
+    GstStructure *s = gst_caps_get_structure (caps, i);
+    GstCapsFeatures *features = gst_caps_get_features (caps, i);
+    gboolean any = gst_caps_features_is_any (features);
+    gboolean has_meta = !any && gst_caps_features_contains (features, OVERLAY_FEATURE);
+    GstCapsFeatures *variant;
+
+    if (direction == GST_PAD_SINK && overlay && !any && !has_meta) {
+      variant = gst_caps_features_copy (features);
+      gst_caps_features_add (variant, OVERLAY_FEATURE);
+      result = gst_caps_merge_structure_full (result, gst_structure_copy (s), variant);
+    }
+    result = gst_caps_merge_structure_full (result, gst_structure_copy (s),
+                                            gst_caps_features_copy (features));
+    if (direction == GST_PAD_SRC && has_meta) {
+      variant = gst_caps_features_copy (features);
+      gst_caps_features_remove (variant, OVERLAY_FEATURE);
+      result = gst_caps_merge_structure_full (result, gst_structure_copy (s), variant);
+    }
+  }
+
+  if (filter) {
+    GstCaps *filtered = gst_caps_intersect_full (filter, result, GST_CAPS_INTERSECT_FIRST);
+
+    gst_caps_unref (result);
+    result = filtered;
+  }
+
+  GST_DEBUG_OBJECT (self, "%s caps %" GST_PTR_FORMAT " -> %" GST_PTR_FORMAT,
+                    direction == GST_PAD_SINK ? "sink" : "src", caps, result);
+  return result;
+}
+
+static gboolean
+gst_clip_classify_set_caps (GstBaseTransform *trans, GstCaps *incaps, GstCaps *outcaps)
+{
+  GstClipClassify *self = GST_CLIP_CLASSIFY (trans);
+  GstVideoInfo info;
+
+  if (!gst_video_info_from_caps (&info, incaps)) {
+    GST_ERROR_OBJECT (self, "invalid caps %" GST_PTR_FORMAT, incaps);
+    return FALSE;
+  }
+  /* A new size or format only changes what the next copied frame looks like: the worker
+   * rebuilds its converter when it sees one. */
+  self->info = info;
+
+  /* Not in place until decide_allocation has run: GstBaseTransform skips the allocation query
+   * (and with it our look at downstream's metas) for in-place elements. */
+  gst_base_transform_set_in_place (trans, FALSE);
+  return TRUE;
+}
+
+static gboolean
+gst_clip_classify_decide_allocation (GstBaseTransform *trans, GstQuery *query)
+{
+  GstClipClassify *self = GST_CLIP_CLASSIFY (trans);
+  GstCaps *outcaps = NULL, *incaps;
+  gboolean caps_have_meta = FALSE, upstream_has_meta = FALSE, query_has_meta;
+
+  gst_query_parse_allocation (query, &outcaps, NULL);
+  if (outcaps && gst_caps_get_size (outcaps) > 0)
+    caps_have_meta = gst_caps_features_contains (gst_caps_get_features (outcaps, 0),
+                                                 OVERLAY_FEATURE);
+  incaps = gst_pad_get_current_caps (GST_BASE_TRANSFORM_SINK_PAD (trans));
+  if (incaps && gst_caps_get_size (incaps) > 0)
+    upstream_has_meta = gst_caps_features_contains (gst_caps_get_features (incaps, 0),
+                                                    OVERLAY_FEATURE);
+  gst_clear_caps (&incaps);
+  query_has_meta = gst_query_find_allocation_meta (query,
+      GST_VIDEO_OVERLAY_COMPOSITION_META_API_TYPE, NULL);
+
+  /* As textoverlay: attach only when the caps say the meta may travel and downstream (or
+   * upstream, which already attaches) handles it; otherwise blend into the pixels. */
+  self->attach_overlay = caps_have_meta && (query_has_meta || upstream_has_meta);
+  GST_DEBUG_OBJECT (self, "overlay will be %s", self->attach_overlay ? "attached" : "blended");
+
+  /* Every buffer goes through in place: no pool of our own. */
+  gst_base_transform_set_in_place (trans, TRUE);
+  return TRUE;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Start and stop */
+
+static gboolean
+gst_clip_classify_start (GstBaseTransform *trans)
+{
+  GstClipClassify *self = GST_CLIP_CLASSIFY (trans);
+  GError *error = NULL;
+  ClipModel *model;
+  char *path;
+  guint threads;
+
+  GST_OBJECT_LOCK (self);
+  path = g_strdup (self->model_path);
+  threads = self->threads;
+  GST_OBJECT_UNLOCK (self);
+
+  /* Loading takes a while: no lock of ours is held. */
+  model = clip_model_cache_acquire (path, &error);
+  if (!model)
+    goto no_model;
+
+  if (!clip_worker_start (self->worker, model, (int) threads, &error))
+    goto no_worker;
+
+  self->model = model;
+  self->frame_count = 0;
+  self->warned_generation = 0;
+  g_clear_pointer (&self->shown, clip_result_free);
+  GST_OBJECT_LOCK (self);
+  self->frames_analysed = self->frames_skipped = 0;
+  self->last_latency = self->total_latency = 0;
+  GST_OBJECT_UNLOCK (self);
+
+  GST_INFO_OBJECT (self, "model %s, worker with %u threads", path, threads);
+  g_free (path);
+  return TRUE;
+
+  /* ERRORS */
+no_model:
+  {
+    GstResourceError code = g_error_matches (error, CLIP_ERROR, CLIP_ERROR_NOT_FOUND) ?
+        GST_RESOURCE_ERROR_NOT_FOUND : GST_RESOURCE_ERROR_OPEN_READ;
+
+    /* GST_ELEMENT_ERROR spelled out: the error code depends on what failed. */
+    gst_element_message_full_with_details (GST_ELEMENT (self), GST_MESSAGE_ERROR,
+        GST_RESOURCE_ERROR, code,
+        g_strdup_printf ("Could not load the CLIP model in \"%s\": %s. Get the model with "
+            "scripts/download-model.sh, or point the model property (or $CLIPCLASSIFY_MODEL) "
+            "at a HuggingFace CLIP model directory.", path, error->message),
+        g_strdup_printf ("clip_model_load failed: %s (code %d)", error->message, error->code),
+        __FILE__, GST_FUNCTION, __LINE__,
+        gst_structure_new ("details", "model", G_TYPE_STRING, path, NULL));
+    g_error_free (error);
+    g_free (path);
+    return FALSE;
+  }
+no_worker:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, FAILED,
+        ("Could not start the inference thread: %s", error->message), (NULL));
+    g_error_free (error);
+    clip_model_cache_release (model);
+    g_free (path);
+    return FALSE;
+  }
+}
+
+static gboolean
+gst_clip_classify_stop (GstBaseTransform *trans)
+{
+  GstClipClassify *self = GST_CLIP_CLASSIFY (trans);
+
+  clip_worker_stop (self->worker);
+  if (self->model) {
+    clip_model_cache_release (self->model);
+    self->model = NULL;
+  }
+  g_clear_pointer (&self->shown, clip_result_free);
+  g_clear_pointer (&self->renderer, clip_overlay_free);
+  return TRUE;
+}
+
+static GstStateChangeReturn
+gst_clip_classify_change_state (GstElement *element, GstStateChange transition)
+{
+  GstClipClassify *self = GST_CLIP_CLASSIFY (element);
+
+  /* Before chaining up: a streaming thread waiting for a sync result must return FLUSHING,
+   * or deactivating the pads would wait for it. */
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
+    clip_worker_set_flushing (self->worker, TRUE);
+
+  return GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Streaming */
+
+/* Turns result into the message/meta structure; counts it. Streaming thread, no lock held. */
+static GstStructure *
+gst_clip_classify_describe (GstClipClassify *self, const ClipResult *result,
+                            GstClockTime timestamp, guint top_k, gdouble threshold)
+{
+  GstSegment *segment = &GST_BASE_TRANSFORM (self)->segment;
+  GstClockTime stream_time = GST_CLOCK_TIME_NONE, running_time = GST_CLOCK_TIME_NONE;
+
+  if (GST_CLOCK_TIME_IS_VALID (timestamp) && segment->format == GST_FORMAT_TIME) {
+    stream_time = gst_segment_to_stream_time (segment, GST_FORMAT_TIME, timestamp);
+    running_time = gst_segment_to_running_time (segment, GST_FORMAT_TIME, timestamp);
+  }
+
+  GST_OBJECT_LOCK (self);
+  self->frames_analysed++;
+  self->last_latency = result->latency_ns;
+  self->total_latency += result->latency_ns;
+  GST_OBJECT_UNLOCK (self);
+
+  return clip_result_to_structure (result, top_k, threshold, timestamp, stream_time,
+                                   running_time);
+}
+
+/* Posts with no lock held, as level does: a sync bus handler may call back into us. */
+static void
+gst_clip_classify_post (GstClipClassify *self, GstStructure *s, gboolean post_messages)
+{
+  if (!s)
+    return;
+  if (post_messages)
+    gst_element_post_message (GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self), s));
+  else
+    gst_structure_free (s);
+}
+
+/* Surfaces a failure to build the requested label set (the previous set stays in use). */
+static void
+gst_clip_classify_check_labels (GstClipClassify *self, guint n_labels, guint64 generation)
+{
+  GError *error = clip_worker_take_labels_error (self->worker);
+
+  if (error) {
+    GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
+        ("Could not use the new labels or template: %s", error->message),
+        ("the previous label set stays in use"));
+    g_error_free (error);
+  }
+  if (n_labels == 0 && self->warned_generation != generation) {
+    self->warned_generation = generation;
+    GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
+        ("No labels set: video passes through unclassified."),
+        ("Set the labels property, e.g. labels=\"person,dog,empty room\"."));
+  }
+}
+
+static GstFlowReturn
+gst_clip_classify_draw (GstClipClassify *self, GstBuffer *buffer, guint top_k,
+                        gdouble threshold)
+{
+  const ClipResult *shown = self->shown;
+  GstVideoOverlayComposition *composition;
+  guint *top, n, i;
+  const char **labels;
+  double *scores;
+
+  top = g_new (guint, MAX (MIN (top_k, shown->labels->n_labels), 1));
+  n = clip_result_top (shown, top_k, threshold, top);
+  labels = g_new (const char *, n + 1);
+  scores = g_new (double, n + 1);
+  for (i = 0; i < n; i++) {
+    labels[i] = shown->labels->labels[top[i]];
+    scores[i] = shown->scores[top[i]];
+  }
+  labels[n] = NULL;
+
+  if (!self->renderer)
+    self->renderer = clip_overlay_new ();
+  composition = clip_overlay_get_composition (self->renderer, &self->info, labels, scores, n);
+  g_free (top);
+  g_free (labels);
+  g_free (scores);
+  if (!composition)
+    return GST_FLOW_OK;
+
+  if (self->attach_overlay) {
+    GstVideoOverlayCompositionMeta *upstream =
+        gst_buffer_get_video_overlay_composition_meta (buffer);
+
+    if (upstream) {
+      /* Upstream attached its own overlay: ours goes on top of it, in one composition. */
+      GstVideoOverlayComposition *merged =
+          gst_video_overlay_composition_copy (upstream->overlay);
+
+      for (i = 0; i < gst_video_overlay_composition_n_rectangles (composition); i++)
+        gst_video_overlay_composition_add_rectangle (merged,
+            gst_video_overlay_composition_get_rectangle (composition, i));
+      gst_buffer_remove_meta (buffer, (GstMeta *) upstream);
+      gst_buffer_add_video_overlay_composition_meta (buffer, merged);
+      gst_video_overlay_composition_unref (merged);
+    } else {
+      gst_buffer_add_video_overlay_composition_meta (buffer, composition);
+    }
+  } else {
+    GstVideoFrame frame;
+
+    if (!gst_video_frame_map (&frame, &self->info, buffer, GST_MAP_READWRITE)) {
+      gst_video_overlay_composition_unref (composition);
+      GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Could not map the video frame to draw on"),
+          (NULL));
+      return GST_FLOW_ERROR;
+    }
+    gst_video_overlay_composition_blend (composition, &frame);
+    gst_video_frame_unmap (&frame);
+  }
+  gst_video_overlay_composition_unref (composition);
+  return GST_FLOW_OK;
+}
+
+static GstFlowReturn
+gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
+{
+  GstClipClassify *self = GST_CLIP_CLASSIFY (trans);
+  GstClockTime pts = GST_BUFFER_PTS (buffer);
+  GstClipClassifyMode mode;
+  guint interval, top_k, n_labels;
+  gdouble threshold;
+  gboolean overlay, post_messages, sampled;
+  guint64 generation;
+  ClipResult *result = NULL;
+  GstStructure *s = NULL;
+  GError *error = NULL;
+  GstFlowReturn ret = GST_FLOW_OK;
+
+  /* Values only: the lock is not held across anything that waits, computes or posts. */
+  GST_OBJECT_LOCK (self);
+  mode = self->mode;
+  interval = self->interval;
+  top_k = self->top_k;
+  threshold = self->threshold;
+  overlay = self->overlay;
+  post_messages = self->post_messages;
+  n_labels = self->n_labels;
+  generation = self->labels_generation;
+  GST_OBJECT_UNLOCK (self);
+
+  gst_clip_classify_check_labels (self, n_labels, generation);
+
+  /* A result the worker finished since the last buffer (async) belongs on this one. */
+  result = clip_worker_take_result (self->worker, &error);
+  if (error)
+    goto analysis_failed;
+
+  sampled = n_labels > 0 && self->frame_count++ % interval == 0;
+  if (sampled && mode == GST_CLIP_CLASSIFY_MODE_ASYNC) {
+    gpointer spare;
+
+    if (clip_worker_try_reserve (self->worker, &spare)) {
+      ClipFrame *frame = spare ? spare : clip_frame_new ();
+
+      if (!clip_frame_fill (frame, &self->info, buffer)) {
+        clip_worker_return_spare (self->worker, frame);
+        goto map_failed;
+      }
+      clip_worker_submit (self->worker, frame, pts);
+    } else {
+      GST_LOG_OBJECT (self, "worker busy, skipping frame %" GST_TIME_FORMAT,
+                      GST_TIME_ARGS (pts));
+      GST_OBJECT_LOCK (self);
+      self->frames_skipped++;
+      GST_OBJECT_UNLOCK (self);
+    }
+  } else if (sampled) {
+    ClipResult *own;
+    gpointer spare;
+    ClipFrame *frame;
+    gboolean flushing = FALSE;
+    guint64 seq;
+
+    /* After a switch from async a frame may still be in the worker: let it finish. */
+    if (!clip_worker_wait_idle (self->worker, &spare))
+      goto flushing;
+    frame = spare ? spare : clip_frame_new ();
+    if (!clip_frame_fill (frame, &self->info, buffer)) {
+      clip_worker_return_spare (self->worker, frame);
+      goto map_failed;
+    }
+    seq = clip_worker_submit (self->worker, frame, pts);
+    own = clip_worker_wait_result (self->worker, seq, &flushing, &error);
+    if (flushing)
+      goto flushing;
+    if (error)
+      goto analysis_failed;
+    /* This frame's own result wins over a leftover async one. */
+    if (own) {
+      clip_result_free (result);
+      result = own;
+    }
+  }
+
+  if (result) {
+    s = gst_clip_classify_describe (self, result, pts, top_k, threshold);
+    gst_clip_classify_meta_add (buffer, s);
+    g_clear_pointer (&self->shown, clip_result_free);
+    self->shown = g_steal_pointer (&result);
+  }
+
+  /* After the frame copy: the model never sees the overlay. */
+  if (overlay && self->shown && self->shown->labels->n_labels > 0)
+    ret = gst_clip_classify_draw (self, buffer, top_k, threshold);
+
+  gst_clip_classify_post (self, s, post_messages);
+  return ret;
+
+  /* ERRORS */
+flushing:
+  {
+    GST_DEBUG_OBJECT (self, "flushing while waiting for the result");
+    clip_result_free (result);
+    return GST_FLOW_FLUSHING;
+  }
+map_failed:
+  {
+    clip_result_free (result);
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Could not map the video frame"), (NULL));
+    return GST_FLOW_ERROR;
+  }
+analysis_failed:
+  {
+    clip_result_free (result);
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Classification failed: %s", error->message),
+        (NULL));
+    g_error_free (error);
+    return GST_FLOW_ERROR;
+  }
+}
+
+static gboolean
+gst_clip_classify_sink_event (GstBaseTransform *trans, GstEvent *event)
+{
+  GstClipClassify *self = GST_CLIP_CLASSIFY (trans);
+
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_FLUSH_START:
+      /* Before chaining up, as for PAUSED->READY: a sync wait returns FLUSHING. */
+      clip_worker_set_flushing (self->worker, TRUE);
+      break;
+    case GST_EVENT_FLUSH_STOP:
+      /* Results of frames from before the flush would be attached to the wrong position. */
+      clip_worker_set_flushing (self->worker, FALSE);
+      self->frame_count = 0;
+      g_clear_pointer (&self->shown, clip_result_free);
+      break;
+    case GST_EVENT_EOS:{
+      GstClipClassifyMode mode;
+      gboolean post_messages;
+      guint top_k;
+      gdouble threshold;
+
+      GST_OBJECT_LOCK (self);
+      mode = self->mode;
+      post_messages = self->post_messages;
+      top_k = self->top_k;
+      threshold = self->threshold;
+      GST_OBJECT_UNLOCK (self);
+
+      /* Async: the frame in the worker is the last one analysed; its result has no buffer
+       * left to ride on, so it goes out as a message only (see the element docs). */
+      if (mode == GST_CLIP_CLASSIFY_MODE_ASYNC && clip_worker_wait_idle (self->worker, NULL)) {
+        GError *error = NULL;
+        ClipResult *result = clip_worker_take_result (self->worker, &error);
+
+        if (error) {
+          GST_ELEMENT_WARNING (self, STREAM, FAILED,
+              ("Classification failed: %s", error->message), (NULL));
+          g_error_free (error);
+        }
+        if (result) {
+          GstClockTime pts = result->pts == CLIP_WORKER_NO_PTS ? GST_CLOCK_TIME_NONE :
+              result->pts;
+
+          gst_clip_classify_post (self,
+              gst_clip_classify_describe (self, result, pts, top_k, threshold), post_messages);
+          clip_result_free (result);
+        }
+      }
+      break;
+    }
+    default:
+      break;
+  }
+
+  return GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event (trans, event);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* GObject */
+
+static void
+gst_clip_classify_finalize (GObject *object)
+{
+  GstClipClassify *self = GST_CLIP_CLASSIFY (object);
+
+  clip_worker_free (self->worker);
+  g_clear_pointer (&self->shown, clip_result_free);
+  g_clear_pointer (&self->renderer, clip_overlay_free);
+  g_free (self->model_path);
+  g_free (self->labels);
+  g_free (self->template_);
+
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+static void
+gst_clip_classify_init (GstClipClassify *self)
+{
+  self->model_path = gst_clip_classify_default_model ();
+  self->labels = g_strdup (DEFAULT_PROP_LABELS);
+  self->template_ = g_strdup (DEFAULT_PROP_TEMPLATE);
+  self->labels_generation = 1;
+  self->interval = DEFAULT_PROP_INTERVAL;
+  self->mode = DEFAULT_PROP_MODE;
+  self->top_k = DEFAULT_PROP_TOP_K;
+  self->threshold = DEFAULT_PROP_THRESHOLD;
+  self->overlay = DEFAULT_PROP_OVERLAY;
+  self->threads = DEFAULT_PROP_THREADS;
+  self->post_messages = DEFAULT_PROP_POST_MESSAGES;
+  gst_video_info_init (&self->info);
+
+  self->worker = clip_worker_new (clip_frame_prepare, clip_frame_converter_new (),
+      (GDestroyNotify) clip_frame_converter_free, (GDestroyNotify) clip_frame_free);
+  clip_worker_set_labels (self->worker, self->labels_generation, self->labels,
+                          self->template_);
+
+  /* Never passthrough: results are added as meta, so buffers must be writable. */
+  gst_base_transform_set_passthrough (GST_BASE_TRANSFORM (self), FALSE);
+  gst_base_transform_set_in_place (GST_BASE_TRANSFORM (self), TRUE);
+}
+
+static void
+gst_clip_classify_class_init (GstClipClassifyClass *klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstBaseTransformClass *trans_class = GST_BASE_TRANSFORM_CLASS (klass);
+  char *default_model = gst_clip_classify_default_model ();
+
+  GST_DEBUG_CATEGORY_INIT (gst_clip_classify_debug, "clipclassify", 0,
+                           "zero-shot CLIP video classification");
+
+  gobject_class->set_property = gst_clip_classify_set_property;
+  gobject_class->get_property = gst_clip_classify_get_property;
+  gobject_class->finalize = gst_clip_classify_finalize;
+
+  /**
+   * GstClipClassify:model:
+   *
+   * The HuggingFace CLIP model directory (config.json, model.safetensors, vocab.json,
+   * merges.txt, preprocessor_config.json). Default: $CLIPCLASSIFY_MODEL if set, else
+   * `<user data dir>/clipclassify/models/clip-vit-base-patch16`, where
+   * scripts/download-model.sh puts it. Read when going from READY to PAUSED.
+   */
+  g_object_class_install_property (gobject_class, PROP_MODEL,
+      g_param_spec_string ("model", "Model",
+          "CLIP model directory (HuggingFace layout). Default: $CLIPCLASSIFY_MODEL, else "
+          "<user data dir>/clipclassify/models/clip-vit-base-patch16",
+          default_model,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
+
+  /**
+   * GstClipClassify:labels:
+   *
+   * Comma-separated labels, trimmed of surrounding whitespace; `\,` is a comma inside a label
+   * and `\\` a backslash. Can be changed in any state, PLAYING included: the new set is
+   * swapped in once its text embeddings are ready, without stalling the video.
+   */
+  g_object_class_install_property (gobject_class, PROP_LABELS,
+      g_param_spec_string ("labels", "Labels",
+          "Comma-separated labels to classify against (\"\\,\" is a literal comma, \"\\\\\" a "
+          "backslash). Settable while playing",
+          DEFAULT_PROP_LABELS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_DOC_SHOW_DEFAULT));
+
+  /**
+   * GstClipClassify:template:
+   *
+   * The prompt each label is put into: every `{}` is replaced by the label. `{}` alone uses
+   * the labels verbatim. Can be changed while playing.
+   */
+  g_object_class_install_property (gobject_class, PROP_TEMPLATE,
+      g_param_spec_string ("template", "Prompt template",
+          "Prompt made from each label: \"{}\" is replaced by the label. Settable while playing",
+          DEFAULT_PROP_TEMPLATE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_DOC_SHOW_DEFAULT));
+
+  /**
+   * GstClipClassify:interval:
+   *
+   * Analyse at most every Nth frame (frames 0, N, 2N... since start or the last flush). In
+   * async mode a sampled frame is still skipped while the worker is busy.
+   */
+  g_object_class_install_property (gobject_class, PROP_INTERVAL,
+      g_param_spec_uint ("interval", "Interval",
+          "Analyse at most every Nth frame", 1, G_MAXUINT, DEFAULT_PROP_INTERVAL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_DOC_SHOW_DEFAULT));
+
+  /**
+   * GstClipClassify:mode:
+   *
+   * async: the streaming thread never waits for inference; sync: every sampled frame waits
+   * for its own result.
+   */
+  g_object_class_install_property (gobject_class, PROP_MODE,
+      g_param_spec_enum ("mode", "Mode",
+          "async: never delay video, attach results to the next buffer; sync: each sampled "
+          "frame waits for its own result",
+          GST_TYPE_CLIP_CLASSIFY_MODE, DEFAULT_PROP_MODE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_DOC_SHOW_DEFAULT));
+
+  /**
+   * GstClipClassify:top-k:
+   *
+   * How many of the best labels the overlay shows and the `top-labels`/`top-scores` fields
+   * hold (`labels`/`scores` always carry the whole set).
+   */
+  g_object_class_install_property (gobject_class, PROP_TOP_K,
+      g_param_spec_uint ("top-k", "Top k",
+          "Number of best labels in top-labels/top-scores and on the overlay",
+          1, G_MAXINT, DEFAULT_PROP_TOP_K,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_DOC_SHOW_DEFAULT));
+
+  /**
+   * GstClipClassify:threshold:
+   *
+   * Only labels with at least this probability enter `top-labels`/`top-scores` and the overlay.
+   */
+  g_object_class_install_property (gobject_class, PROP_THRESHOLD,
+      g_param_spec_double ("threshold", "Threshold",
+          "Minimum probability for top-labels/top-scores and the overlay", 0.0, 1.0,
+          DEFAULT_PROP_THRESHOLD,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_DOC_SHOW_DEFAULT));
+
+  /**
+   * GstClipClassify:overlay:
+   *
+   * Draw the best labels and their scores on the video (attached as
+   * GstVideoOverlayCompositionMeta when downstream supports it, else blended). When %FALSE,
+   * the output pixels are exactly the input pixels.
+   */
+  g_object_class_install_property (gobject_class, PROP_OVERLAY,
+      g_param_spec_boolean ("overlay", "Overlay",
+          "Draw the best labels and scores on the video", DEFAULT_PROP_OVERLAY,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_DOC_SHOW_DEFAULT));
+
+  /**
+   * GstClipClassify:threads:
+   *
+   * Threads of the worker's forward passes; 0 uses every online core.
+   */
+  g_object_class_install_property (gobject_class, PROP_THREADS,
+      g_param_spec_uint ("threads", "Threads",
+          "Inference threads (0 = all cores)", 0, 1024, DEFAULT_PROP_THREADS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY |
+          GST_PARAM_DOC_SHOW_DEFAULT));
+
+  /**
+   * GstClipClassify:post-messages:
+   *
+   * Post a `clipclassify` element message for every result. The buffer meta is attached
+   * either way.
+   */
+  g_object_class_install_property (gobject_class, PROP_POST_MESSAGES,
+      g_param_spec_boolean ("post-messages", "Post messages",
+          "Post a \"clipclassify\" element message for every result",
+          DEFAULT_PROP_POST_MESSAGES,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_DOC_SHOW_DEFAULT));
+
+  /**
+   * GstClipClassify:frames-analysed:
+   *
+   * Results delivered since the element last went to PAUSED.
+   */
+  g_object_class_install_property (gobject_class, PROP_FRAMES_ANALYSED,
+      g_param_spec_uint64 ("frames-analysed", "Frames analysed",
+          "Results delivered since READY->PAUSED", 0, G_MAXUINT64, 0,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * GstClipClassify:frames-skipped:
+   *
+   * Sampled frames not analysed because the worker was busy (async mode).
+   */
+  g_object_class_install_property (gobject_class, PROP_FRAMES_SKIPPED,
+      g_param_spec_uint64 ("frames-skipped", "Frames skipped",
+          "Sampled frames skipped because the worker was busy (async)", 0, G_MAXUINT64, 0,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * GstClipClassify:last-latency:
+   *
+   * Worker time for the newest result, in nanoseconds.
+   */
+  g_object_class_install_property (gobject_class, PROP_LAST_LATENCY,
+      g_param_spec_uint64 ("last-latency", "Last latency",
+          "Inference time of the newest result (ns)", 0, G_MAXUINT64, 0,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * GstClipClassify:average-latency:
+   *
+   * Mean worker time per result since READY->PAUSED, in nanoseconds.
+   */
+  g_object_class_install_property (gobject_class, PROP_AVERAGE_LATENCY,
+      g_param_spec_uint64 ("average-latency", "Average latency",
+          "Mean inference time per result (ns)", 0, G_MAXUINT64, 0,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  g_free (default_model);
+
+  element_class->change_state = GST_DEBUG_FUNCPTR (gst_clip_classify_change_state);
+
+  gst_element_class_set_static_metadata (element_class,
+      "CLIP zero-shot classifier", "Filter/Analyzer/Video",
+      "Classifies video against labels chosen at run time with OpenAI CLIP, posting the "
+      "results as messages and buffer meta", "clipclassify developers");
+  gst_element_class_add_static_pad_template (element_class, &sink_template);
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+
+  trans_class->transform_caps = GST_DEBUG_FUNCPTR (gst_clip_classify_transform_caps);
+  trans_class->set_caps = GST_DEBUG_FUNCPTR (gst_clip_classify_set_caps);
+  trans_class->decide_allocation = GST_DEBUG_FUNCPTR (gst_clip_classify_decide_allocation);
+  trans_class->start = GST_DEBUG_FUNCPTR (gst_clip_classify_start);
+  trans_class->stop = GST_DEBUG_FUNCPTR (gst_clip_classify_stop);
+  trans_class->transform_ip = GST_DEBUG_FUNCPTR (gst_clip_classify_transform_ip);
+  trans_class->sink_event = GST_DEBUG_FUNCPTR (gst_clip_classify_sink_event);
+  trans_class->passthrough_on_same_caps = FALSE;
+  trans_class->transform_ip_on_passthrough = FALSE;
+
+  gst_type_mark_as_plugin_api (GST_TYPE_CLIP_CLASSIFY_MODE, 0);
+}

@@ -1,0 +1,37 @@
+/* gstclipclassify.h — the clipclassify element: zero-shot CLIP classification of live video.
+ *
+ * Copyright (C) 2026 clipclassify developers
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef GST_CLIP_CLASSIFY_H
+#define GST_CLIP_CLASSIFY_H
+
+#include <gst/gst.h>
+#include <gst/base/gstbasetransform.h>
+
+G_BEGIN_DECLS
+
+/**
+ * GstClipClassifyMode:
+ * @GST_CLIP_CLASSIFY_MODE_ASYNC: the streaming thread never waits: a sampled frame is analysed
+ *   only if the worker is free (otherwise skipped and counted), and each result is attached to
+ *   the next buffer that passes.
+ * @GST_CLIP_CLASSIFY_MODE_SYNC: every sampled frame waits for its own result, which is
+ *   attached to that same buffer (offline and file processing).
+ */
+typedef enum {
+  GST_CLIP_CLASSIFY_MODE_ASYNC,
+  GST_CLIP_CLASSIFY_MODE_SYNC,
+} GstClipClassifyMode;
+
+#define GST_TYPE_CLIP_CLASSIFY_MODE (gst_clip_classify_mode_get_type ())
+GType gst_clip_classify_mode_get_type (void);
+
+#define GST_TYPE_CLIP_CLASSIFY (gst_clip_classify_get_type ())
+G_DECLARE_FINAL_TYPE (GstClipClassify, gst_clip_classify, GST, CLIP_CLASSIFY, GstBaseTransform)
+
+GST_ELEMENT_REGISTER_DECLARE (clipclassify);
+
+G_END_DECLS
+
+#endif /* GST_CLIP_CLASSIFY_H */
