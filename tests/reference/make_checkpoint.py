@@ -97,17 +97,19 @@ def default_tokenizer_dir():
 
 def f32_to_bf16_bits(x):
     """Round-to-nearest-even, as torch's .to(torch.bfloat16); NaN stays a quiet NaN."""
-    bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    x = np.asarray(x, dtype=np.float32)
+    bits = np.ascontiguousarray(x).reshape(-1).view(np.uint32)
     rounding = ((bits >> 16) & 1) + np.uint32(0x7FFF)
     out = ((bits + rounding) >> 16).astype(np.uint16)
-    nan = np.isnan(x)
+    nan = np.isnan(x.reshape(-1))
     if nan.any():
         out[nan] = ((bits[nan] >> 16) | 0x0040).astype(np.uint16)
-    return out
+    return out.reshape(x.shape)
 
 
 def bf16_bits_to_f32(bits):
-    return (np.asarray(bits, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
+    bits = np.asarray(bits, dtype=np.uint16)
+    return (bits.astype(np.uint32).reshape(-1) << 16).view(np.float32).reshape(bits.shape)
 
 
 # --- safetensors --------------------------------------------------------------------------------
@@ -158,7 +160,7 @@ def read_safetensors(path, raw=False):
         begin, end = info["data_offsets"]
         array = np.frombuffer(data[base + begin:base + end], dtype=np_dtype).reshape(info["shape"])
         if info["dtype"] == "BF16" and not raw:
-            array = bf16_bits_to_f32(array).reshape(info["shape"])
+            array = bf16_bits_to_f32(array)
         tensors[name] = array.copy()
     return tensors, metadata
 
