@@ -292,11 +292,13 @@ read_tower (const Fields *f, gboolean text, ClipTowerConfig *t, GError **error)
           t->num_channels);
       return FALSE;
     }
-    /* HF's convolution would drop the remainder; we only take whole patches. */
-    if (t->image_size % t->patch_size != 0) {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
-          "%s: %simage_size %d is not a multiple of patch_size %d", f->path, f->section,
-          t->image_size, t->patch_size);
+    /* image_size need not be a multiple of patch_size: like HF's stride-P convolution, the
+     * tower then takes the (image_size / patch_size)^2 whole patches and drops the remainder.
+     * It needs one patch at least. */
+    if (t->patch_size > t->image_size) {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_CORRUPT,
+          "%s: %spatch_size %d is larger than image_size %d", f->path, f->section,
+          t->patch_size, t->image_size);
       return FALSE;
     }
   }

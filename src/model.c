@@ -179,8 +179,7 @@ bind_tensors (ClipModel *model, GArray *table, GError **error)
       char *shape = e->scalar ? g_strdup ("[]") : shape_to_string (e->n_dims, e->shape);
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_NOT_FOUND,
           "%s: tensor '%s' (shape %s) is missing; is this a HuggingFace CLIPModel checkpoint?",
-          path,
-          e->name, shape);
+          path, e->name, shape);
       g_free (shape);
       return FALSE;
     }

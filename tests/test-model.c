@@ -764,8 +764,8 @@ test_config_errors (void)
       "vision_config.intermediate_size");
   assert_config_fails ("{\"text_config\": {\"hidden_size\": 100, \"num_attention_heads\": 8}}",
       CLIP_ERROR_CORRUPT, "num_attention_heads");
-  assert_config_fails ("{\"vision_config\": {\"image_size\": 30, \"patch_size\": 8}}",
-      CLIP_ERROR_UNSUPPORTED, "patch_size");
+  assert_config_fails ("{\"vision_config\": {\"image_size\": 30, \"patch_size\": 31}}",
+      CLIP_ERROR_CORRUPT, "patch_size");
   assert_config_fails ("{\"vision_config\": {\"num_channels\": 1}}", CLIP_ERROR_UNSUPPORTED,
       "num_channels");
   assert_config_fails ("{\"text_config\": {\"eos_token_id\": 49408}}", CLIP_ERROR_CORRUPT,
@@ -1101,15 +1101,16 @@ test_model_variants (void)
   g_assert_cmpfloat (m->config.text.layer_norm_eps, ==, 1e-6f);
   clip_model_unref (m);
 
-  /* 30-pixel images in 6-pixel patches: 25 patches + the class position. */
+  /* 30-pixel images in 7-pixel patches: as HF's stride-7 convolution, 4 x 4 whole patches
+   * (the last 2 pixel rows and columns unused) + the class position. */
   m = load_ok (checkpoint ("variant-odd", (const char *[]) { "--image-size", "30",
-      "--patch-size", "6", "--legacy-preprocessor", "--set", "text.num_hidden_layers=3",
+      "--patch-size", "7", "--legacy-preprocessor", "--set", "text.num_hidden_layers=3",
       "--set", "projection_dim=24", NULL }));
   g_assert_cmpint (clip_model_get_image_size (m), ==, 30);
   g_assert_cmpint (clip_model_get_embedding_dim (m), ==, 24);
   g_assert_cmpint (m->config.text.num_hidden_layers, ==, 3);
   g_assert_cmpint (clip_safetensors_find (m->safetensors,
-      "vision_model.embeddings.position_embedding.weight")->shape[0], ==, 26);
+      "vision_model.embeddings.position_embedding.weight")->shape[0], ==, 17);
   b = model_bindings (m);
   for (guint i = 0; i < b->len; i++)
     g_assert_nonnull (g_array_index (b, Binding, i).ptr);
