@@ -102,8 +102,8 @@ void clip_preprocess_output_size (const ClipPreprocessConfig *config, int width,
 gboolean clip_preprocess_rgb8 (const ClipPreprocessConfig *config, const uint8_t *rgb, int width,
                                int height, int stride, float *out, GError **error);
 
-/* Reads model_dir/preprocessor_config.json alone, as clip_model_load does: for tools that
- * preprocess images without loading the weights. */
+/* Reads model_dir/preprocessor_config.json alone, for tools that preprocess images without
+ * loading the weights. Absent fields (or an absent file) take CLIPImageProcessor's defaults. */
 gboolean clip_preprocess_config_load_dir (const char *model_dir, ClipPreprocessConfig *config,
                                           GError **error);
 

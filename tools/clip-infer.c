@@ -1,1 +1,653 @@
-int main (void) { return 0; }
+/* clip-infer — the engine from the command line: tokenize, preprocess, embed and classify.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Results go to stdout as one JSON object; errors go to stderr with exit status 1. An app of
+ * include/clip.h only (plus the image loader next to it), like any other user of the engine.
+ *
+ *   clip-infer tokenize   --model DIR [--max-length N] TEXT...
+ *   clip-infer preprocess --model DIR --out FILE IMAGE
+ *   clip-infer embed-text --model DIR [--template T] TEXT...
+ *   clip-infer embed-image --model DIR (IMAGE | --pixels FILE)
+ *   clip-infer classify   --model DIR [--template T] (IMAGE | --pixels FILE) LABEL...
+ */
+#include "clip.h"
+#include "image-io.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What the command line says, for every command (each accepts a subset of the options). */
+typedef struct {
+  char *model_dir;
+  int n_threads;
+  char *template_;
+  char *pixels_path;
+  char *out_path;
+  int max_length;
+  char **args;               /* the positional arguments */
+  int n_args;
+} InferArgs;
+
+enum {
+  OPT_TEMPLATE = 1 << 0,
+  OPT_PIXELS = 1 << 1,
+  OPT_OUT = 1 << 2,
+  OPT_MAX_LENGTH = 1 << 3,
+  OPT_THREADS = 1 << 4,
+};
+
+typedef struct {
+  const char *name;
+  const char *params;        /* positional arguments, for --help */
+  const char *summary;
+  guint options;             /* OPT_* it accepts besides --model */
+  gboolean (*run) (const InferArgs *args, GString *json, GError **error);
+} InferCommand;
+
+/* tokenize truncates as HF's CLIPTokenizer does with truncation=True: to its model_max_length,
+ * 77 for every CLIP checkpoint (the text tower's context). */
+#define TOKENIZE_DEFAULT_MAX_LENGTH 77
+
+/* Usage errors: the caller adds "see --help". */
+#define INFER_USAGE_ERROR (g_quark_from_static_string ("clip-infer-usage"))
+
+/* ------------------------------------------------------------------------------------------ */
+/* JSON output */
+
+static void
+json_append_string (GString *json, const char *s)
+{
+  g_string_append_c (json, '"');
+  for (; *s; s++) {
+    unsigned char c = (unsigned char) *s;
+
+    if (c == '"' || c == '\\')
+      g_string_append_printf (json, "\\%c", c);
+    else if (c == '\n')
+      g_string_append (json, "\\n");
+    else if (c == '\t')
+      g_string_append (json, "\\t");
+    else if (c < 0x20 || c == 0x7f)
+      g_string_append_printf (json, "\\u%04x", c);
+    else
+      g_string_append_c (json, c);   /* UTF-8 passes through (validated on input) */
+  }
+  g_string_append_c (json, '"');
+}
+
+/* %.9g round-trips a float. JSON has no NaN/Infinity: those become null. */
+static void
+json_append_floats (GString *json, const float *v, int n)
+{
+  char buffer[G_ASCII_DTOSTR_BUF_SIZE];
+
+  g_string_append_c (json, '[');
+  for (int i = 0; i < n; i++) {
+    if (i > 0)
+      g_string_append (json, ", ");
+    if (isfinite (v[i]))
+      g_string_append (json, g_ascii_formatd (buffer, sizeof buffer, "%.9g", v[i]));
+    else
+      g_string_append (json, "null");
+  }
+  g_string_append_c (json, ']');
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Inputs */
+
+static gboolean
+check_utf8 (const char *what, const char *s, GError **error)
+{
+  if (!g_utf8_validate (s, -1, NULL)) {
+    g_set_error (error, INFER_USAGE_ERROR, 0, "%s is not valid UTF-8", what);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+check_model_dir (const char *dir, GError **error)
+{
+  if (!g_file_test (dir, G_FILE_TEST_IS_DIR)) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_NOT_FOUND,
+                 "model directory %s does not exist (expected a HuggingFace CLIP checkpoint: "
+                 "config.json, model.safetensors, vocab.json, merges.txt, "
+                 "preprocessor_config.json)", dir);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static ClipContext *
+load_context (const InferArgs *args, GError **error)
+{
+  ClipModel *model;
+  ClipContext *ctx;
+  ClipContextParams params = clip_context_params_default ();
+
+  if (!check_model_dir (args->model_dir, error))
+    return NULL;
+  model = clip_model_load (args->model_dir, error);
+  if (!model)
+    return NULL;
+  params.n_threads = args->n_threads;
+  ctx = clip_context_new (model, &params, error);
+  clip_model_unref (model);          /* the context keeps its own reference */
+  return ctx;
+}
+
+static void
+free_context (ClipContext *ctx)
+{
+  if (ctx)
+    clip_context_free (ctx);
+}
+
+/* The [3, S, S] pixel tensor of the model: from --pixels (raw float32, little-endian) or from
+ * an image file preprocessed with the model's preprocessor_config.json. */
+static float *
+load_pixels (ClipContext *ctx, const char *pixels_path, const char *image_path, GError **error)
+{
+  ClipModel *model = clip_context_get_model (ctx);
+  int size = clip_model_get_image_size (model);
+  gsize n = (gsize) 3 * size * size;
+  float *pixels = NULL;
+
+  if (pixels_path) {
+    char *contents;
+    gsize length;
+    GError *local = NULL;
+
+    if (!g_file_get_contents (pixels_path, &contents, &length, &local)) {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "cannot read pixels %s: %s", pixels_path,
+                   local->message);
+      g_error_free (local);
+      return NULL;
+    }
+    if (length != n * sizeof (float)) {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID_ARGUMENT,
+                   "pixels %s: %" G_GSIZE_FORMAT " bytes, expected %" G_GSIZE_FORMAT
+                   " (float32 [3, %d, %d] for this model)", pixels_path, length,
+                   n * sizeof (float), size, size);
+      g_free (contents);
+      return NULL;
+    }
+    pixels = g_new (float, n);
+    for (gsize i = 0; i < n; i++) {
+      guint32 bits;
+
+      memcpy (&bits, contents + 4 * i, 4);
+      bits = GUINT32_FROM_LE (bits);
+      memcpy (pixels + i, &bits, 4);
+    }
+    g_free (contents);
+  } else {
+    const ClipPreprocessConfig *config = clip_model_get_preprocess_config (model);
+    ClipImage image;
+    int w, h;
+
+    if (!clip_image_load (image_path, &image, error))
+      return NULL;
+    clip_preprocess_output_size (config, image.width, image.height, &w, &h);
+    if (w != size || h != size) {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID_ARGUMENT,
+                   "%s: preprocessing gives %dx%d pixels but the model takes %dx%d (check "
+                   "crop_size / do_center_crop in preprocessor_config.json)", image_path, w, h,
+                   size, size);
+      clip_image_clear (&image);
+      return NULL;
+    }
+    pixels = g_new (float, n);
+    if (!clip_preprocess_rgb8 (config, image.rgb, image.width, image.height, 3 * image.width,
+                               pixels, error))
+      g_clear_pointer (&pixels, g_free);
+    clip_image_clear (&image);
+  }
+  return pixels;
+}
+
+/* Texts for the text tower: args formatted with template_ (NULL: verbatim). */
+static char **
+make_prompts (const char *template_, char *const *texts, int n, GError **error)
+{
+  char **prompts = g_new0 (char *, n + 1);
+
+  for (int i = 0; i < n; i++) {
+    prompts[i] = template_ ? clip_format_prompt (template_, texts[i], error)
+                           : g_strdup (texts[i]);
+    if (!prompts[i]) {
+      g_strfreev (prompts);
+      return NULL;
+    }
+  }
+  return prompts;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Commands */
+
+static gboolean
+run_tokenize (const InferArgs *args, GString *json, GError **error)
+{
+  ClipTokenizer *tokenizer;
+  char *vocab, *merges;
+  gboolean ok = FALSE;
+
+  if (!check_model_dir (args->model_dir, error))
+    return FALSE;
+  /* Only the tokenizer files: no weights needed to tokenize. */
+  vocab = g_build_filename (args->model_dir, "vocab.json", NULL);
+  merges = g_build_filename (args->model_dir, "merges.txt", NULL);
+  tokenizer = clip_tokenizer_load (vocab, merges, error);
+  g_free (vocab);
+  g_free (merges);
+  if (!tokenizer)
+    return FALSE;
+
+  g_string_append (json, "{\"tokens\": [");
+  for (int i = 0; i < args->n_args; i++) {
+    int max_ids = args->max_length > 0 ? args->max_length : TOKENIZE_DEFAULT_MAX_LENGTH;
+    int32_t *ids = g_new (int32_t, max_ids);
+    int n = clip_tokenizer_encode (tokenizer, args->args[i], ids, max_ids, error);
+
+    if (n < 0) {
+      g_free (ids);
+      goto out;
+    }
+    g_string_append (json, i > 0 ? ", [" : "[");
+    for (int j = 0; j < n; j++)
+      g_string_append_printf (json, j > 0 ? ", %" G_GINT32_FORMAT : "%" G_GINT32_FORMAT,
+                              ids[j]);
+    g_string_append_c (json, ']');
+    g_free (ids);
+  }
+  g_string_append (json, "]}");
+  ok = TRUE;
+
+out:
+  clip_tokenizer_free (tokenizer);
+  return ok;
+}
+
+static gboolean
+run_preprocess (const InferArgs *args, GString *json, GError **error)
+{
+  ClipPreprocessConfig config;
+  ClipImage image;
+  int w, h;
+  gsize n;
+  float *pixels;
+  gboolean ok;
+
+  if (!check_model_dir (args->model_dir, error))
+    return FALSE;
+  if (!clip_preprocess_config_load_dir (args->model_dir, &config, error))
+    return FALSE;
+  if (!clip_image_load (args->args[0], &image, error))
+    return FALSE;
+
+  clip_preprocess_output_size (&config, image.width, image.height, &w, &h);
+  n = (gsize) 3 * w * h;
+  pixels = g_new (float, n);
+  ok = clip_preprocess_rgb8 (&config, image.rgb, image.width, image.height, 3 * image.width,
+                             pixels, error);
+  clip_image_clear (&image);
+  if (ok) {
+    GError *local = NULL;
+
+    for (gsize i = 0; i < n; i++) {
+      guint32 bits;
+
+      memcpy (&bits, pixels + i, 4);
+      bits = GUINT32_TO_LE (bits);
+      memcpy (pixels + i, &bits, 4);
+    }
+    ok = g_file_set_contents (args->out_path, (const char *) pixels, n * sizeof (float), &local);
+    if (!ok) {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "cannot write %s: %s", args->out_path,
+                   local->message);
+      g_error_free (local);
+    }
+  }
+  g_free (pixels);
+  if (ok)
+    g_string_append_printf (json, "{\"shape\": [3, %d, %d]}", h, w);
+  return ok;
+}
+
+static gboolean
+run_embed_text (const InferArgs *args, GString *json, GError **error)
+{
+  ClipContext *ctx;
+  char **prompts = NULL;
+  float *embeddings = NULL;
+  int dim;
+  gboolean ok = FALSE;
+
+  prompts = make_prompts (args->template_, args->args, args->n_args, error);
+  if (!prompts)
+    return FALSE;
+  ctx = load_context (args, error);
+  if (!ctx)
+    goto out;
+  dim = clip_model_get_embedding_dim (clip_context_get_model (ctx));
+  embeddings = g_new (float, (gsize) args->n_args * dim);
+  if (!clip_embed_text (ctx, (const char *const *) prompts, args->n_args, embeddings, error))
+    goto out;
+
+  g_string_append (json, "{\"embeddings\": [");
+  for (int i = 0; i < args->n_args; i++) {
+    if (i > 0)
+      g_string_append (json, ", ");
+    json_append_floats (json, embeddings + (gsize) i * dim, dim);
+  }
+  g_string_append (json, "]}");
+  ok = TRUE;
+
+out:
+  g_free (embeddings);
+  free_context (ctx);
+  g_strfreev (prompts);
+  return ok;
+}
+
+static gboolean
+run_embed_image (const InferArgs *args, GString *json, GError **error)
+{
+  ClipContext *ctx;
+  float *pixels, *embedding;
+  int dim;
+
+  ctx = load_context (args, error);
+  if (!ctx)
+    return FALSE;
+  pixels = load_pixels (ctx, args->pixels_path, args->pixels_path ? NULL : args->args[0], error);
+  if (!pixels) {
+    clip_context_free (ctx);
+    return FALSE;
+  }
+  dim = clip_model_get_embedding_dim (clip_context_get_model (ctx));
+  embedding = g_new (float, dim);
+  clip_embed_image (ctx, pixels, embedding);
+
+  g_string_append (json, "{\"embedding\": ");
+  json_append_floats (json, embedding, dim);
+  g_string_append_c (json, '}');
+
+  g_free (embedding);
+  g_free (pixels);
+  clip_context_free (ctx);
+  return TRUE;
+}
+
+static gboolean
+run_classify (const InferArgs *args, GString *json, GError **error)
+{
+  /* With --pixels every positional argument is a label; otherwise the first is the image. */
+  char *const *labels = args->pixels_path ? args->args : args->args + 1;
+  int n_labels = args->pixels_path ? args->n_args : args->n_args - 1;
+  const char *template_ = args->template_ ? args->template_ : CLIP_DEFAULT_TEMPLATE;
+  ClipContext *ctx = NULL;
+  ClipModel *model;
+  char **prompts;
+  float *pixels = NULL, *image = NULL, *texts = NULL, *logits = NULL, *probs = NULL;
+  int dim;
+  gboolean ok = FALSE;
+
+  prompts = make_prompts (template_, labels, n_labels, error);
+  if (!prompts)
+    return FALSE;
+  ctx = load_context (args, error);
+  if (!ctx)
+    goto out;
+  model = clip_context_get_model (ctx);
+  pixels = load_pixels (ctx, args->pixels_path, args->pixels_path ? NULL : args->args[0], error);
+  if (!pixels)
+    goto out;
+
+  dim = clip_model_get_embedding_dim (model);
+  image = g_new (float, dim);
+  texts = g_new (float, (gsize) n_labels * dim);
+  logits = g_new (float, n_labels);
+  probs = g_new (float, n_labels);
+  if (!clip_embed_text (ctx, (const char *const *) prompts, n_labels, texts, error))
+    goto out;
+  clip_embed_image (ctx, pixels, image);
+  clip_score (model, image, texts, n_labels, logits, probs);
+
+  g_string_append (json, "{\"labels\": [");
+  for (int i = 0; i < n_labels; i++) {
+    if (i > 0)
+      g_string_append (json, ", ");
+    json_append_string (json, labels[i]);
+  }
+  g_string_append (json, "], \"logits\": ");
+  json_append_floats (json, logits, n_labels);
+  g_string_append (json, ", \"probs\": ");
+  json_append_floats (json, probs, n_labels);
+  g_string_append_c (json, '}');
+  ok = TRUE;
+
+out:
+  g_free (probs);
+  g_free (logits);
+  g_free (texts);
+  g_free (image);
+  g_free (pixels);
+  free_context (ctx);
+  g_strfreev (prompts);
+  return ok;
+}
+
+static const InferCommand commands[] = {
+  { "tokenize", "TEXT...",
+    "Token ids of each TEXT (BOS ... EOS, unpadded, truncated to --max-length), with DIR's "
+    "vocab.json and merges.txt.",
+    OPT_MAX_LENGTH, run_tokenize },
+  { "preprocess", "IMAGE",
+    "Writes IMAGE preprocessed as DIR's preprocessor_config.json says to --out: raw float32 "
+    "little-endian [3, H, W].",
+    OPT_OUT, run_preprocess },
+  { "embed-text", "TEXT...",
+    "L2-normalised text embedding of each TEXT (formatted with --template if given).",
+    OPT_TEMPLATE | OPT_THREADS, run_embed_text },
+  { "embed-image", "IMAGE",
+    "L2-normalised image embedding of IMAGE (or of the tensor in --pixels).",
+    OPT_PIXELS | OPT_THREADS, run_embed_image },
+  { "classify", "IMAGE LABEL...",
+    "Zero-shot scores of IMAGE (or --pixels) against each LABEL, in the order given; each label "
+    "becomes a prompt through --template (default \"" CLIP_DEFAULT_TEMPLATE "\").",
+    OPT_TEMPLATE | OPT_PIXELS | OPT_THREADS, run_classify },
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* Command line */
+
+static void
+print_usage (FILE *out)
+{
+  fprintf (out, "Usage: clip-infer COMMAND --model DIR [OPTION...] ARGS...\n\n"
+           "CLIP zero-shot inference on the CPU. Prints JSON on stdout.\n\nCommands:\n");
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+    fprintf (out, "  %-12s %s\n", commands[i].name, commands[i].params);
+  fprintf (out, "\nRun 'clip-infer COMMAND --help' for a command's options.\n");
+}
+
+/* Positional-argument rules of each command. */
+static gboolean
+check_args (const InferCommand *cmd, const InferArgs *args, GError **error)
+{
+  if (!args->model_dir) {
+    g_set_error (error, INFER_USAGE_ERROR, 0, "--model DIR is required");
+    return FALSE;
+  }
+  if (args->n_threads < 0) {
+    g_set_error (error, INFER_USAGE_ERROR, 0, "--threads must be >= 0 (0 = every core), not %d",
+                 args->n_threads);
+    return FALSE;
+  }
+  if (args->max_length != 0 && args->max_length < 2) {
+    g_set_error (error, INFER_USAGE_ERROR, 0,
+                 "--max-length must be at least 2 (BOS and EOS), not %d", args->max_length);
+    return FALSE;
+  }
+  if (args->template_ && !check_utf8 ("--template", args->template_, error))
+    return FALSE;
+
+  if (g_str_equal (cmd->name, "preprocess")) {
+    if (!args->out_path) {
+      g_set_error (error, INFER_USAGE_ERROR, 0, "--out FILE is required");
+      return FALSE;
+    }
+    if (args->n_args != 1) {
+      g_set_error (error, INFER_USAGE_ERROR, 0, "expected one IMAGE, got %d arguments",
+                   args->n_args);
+      return FALSE;
+    }
+  } else if (g_str_equal (cmd->name, "embed-image")) {
+    if (args->n_args != (args->pixels_path ? 0 : 1)) {
+      g_set_error (error, INFER_USAGE_ERROR, 0, "expected either one IMAGE or --pixels FILE");
+      return FALSE;
+    }
+  } else if (g_str_equal (cmd->name, "classify")) {
+    if (args->n_args < (args->pixels_path ? 1 : 2)) {
+      g_set_error (error, INFER_USAGE_ERROR, 0, "expected %s and at least one LABEL",
+                   args->pixels_path ? "--pixels FILE" : "an IMAGE");
+      return FALSE;
+    }
+  } else if (args->n_args < 1) {
+    g_set_error (error, INFER_USAGE_ERROR, 0, "expected at least one TEXT");
+    return FALSE;
+  }
+
+  /* Texts and labels reach the tokenizer and the JSON output. */
+  if (!g_str_equal (cmd->name, "preprocess") && !g_str_equal (cmd->name, "embed-image")) {
+    int first = g_str_equal (cmd->name, "classify") && !args->pixels_path ? 1 : 0;
+
+    for (int i = first; i < args->n_args; i++) {
+      char *what = g_strdup_printf ("argument %d", i + 1);
+      gboolean valid = check_utf8 (what, args->args[i], error);
+
+      g_free (what);
+      if (!valid)
+        return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+int
+main (int argc, char **argv)
+{
+  const InferCommand *cmd = NULL;
+  InferArgs args = { 0 };
+  GOptionContext *context;
+  GString *json = NULL;
+  GError *error = NULL;
+  int status = 1;
+
+  if (argc < 2) {
+    print_usage (stderr);
+    return 1;
+  }
+  if (g_str_equal (argv[1], "--help") || g_str_equal (argv[1], "-h")
+      || g_str_equal (argv[1], "help")) {
+    print_usage (stdout);
+    return 0;
+  }
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+    if (g_str_equal (argv[1], commands[i].name))
+      cmd = &commands[i];
+  if (!cmd) {
+    fprintf (stderr, "clip-infer: unknown command '%s'\n\n", argv[1]);
+    print_usage (stderr);
+    return 1;
+  }
+
+  {
+    /* Texts, labels and templates are FILENAME options: bytes, unconverted whatever the
+     * locale; check_args checks their UTF-8. */
+    GOptionEntry entries[] = {
+      { "model", 'm', 0, G_OPTION_ARG_FILENAME, &args.model_dir,
+        "HuggingFace CLIP checkpoint directory", "DIR" },
+      { "threads", 't', 0, G_OPTION_ARG_INT, &args.n_threads,
+        "Threads for the forward passes (default 0: every core)", "N" },
+      { "template", 0, 0, G_OPTION_ARG_FILENAME, &args.template_,
+        "Prompt template; \"{}\" is replaced by the text", "T" },
+      { "pixels", 0, 0, G_OPTION_ARG_FILENAME, &args.pixels_path,
+        "Preprocessed image: raw float32 little-endian [3, S, S]", "FILE" },
+      { "out", 'o', 0, G_OPTION_ARG_FILENAME, &args.out_path, "Output file", "FILE" },
+      { "max-length", 0, 0, G_OPTION_ARG_INT, &args.max_length,
+        "Truncate to N ids, EOS kept last (default 77, CLIP's context)", "N" },
+      { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &args.args, NULL, NULL },
+      { NULL },
+    };
+    const guint needs[] = { 0, OPT_THREADS, OPT_TEMPLATE, OPT_PIXELS, OPT_OUT, OPT_MAX_LENGTH,
+                            0, 0 };
+    GOptionEntry used[G_N_ELEMENTS (entries)];
+    int n_used = 0;
+    /* "clip-infer CMD" as the program name of --help and messages, then CMD's arguments */
+    char *prgname = g_strdup_printf ("clip-infer %s", cmd->name);
+    int cmd_argc = argc - 1;
+    char **cmd_argv = g_new0 (char *, argc);
+    gboolean parsed;
+
+    /* --model and the positional arguments always; the rest where the command takes them. */
+    for (gsize i = 0; i < G_N_ELEMENTS (entries); i++)
+      if (needs[i] == 0 || (cmd->options & needs[i]))
+        used[n_used++] = entries[i];
+
+    cmd_argv[0] = prgname;
+    for (int i = 2; i < argc; i++)
+      cmd_argv[i - 1] = argv[i];
+    g_set_prgname (prgname);
+
+    context = g_option_context_new (cmd->params);
+    g_option_context_set_summary (context, cmd->summary);
+    g_option_context_add_main_entries (context, used, NULL);
+    parsed = g_option_context_parse (context, &cmd_argc, &cmd_argv, &error);
+    g_option_context_free (context);
+    g_free (cmd_argv);
+    g_free (prgname);
+    if (!parsed) {
+      fprintf (stderr, "clip-infer %s: %s\nRun 'clip-infer %s --help' for usage.\n", cmd->name,
+               error->message, cmd->name);
+      g_error_free (error);
+      return 1;
+    }
+  }
+  args.n_args = args.args ? g_strv_length (args.args) : 0;
+
+  if (!check_args (cmd, &args, &error)) {
+    fprintf (stderr, "clip-infer %s: %s\nRun 'clip-infer %s --help' for usage.\n", cmd->name,
+             error->message, cmd->name);
+    goto out;
+  }
+
+  json = g_string_new (NULL);
+  if (!cmd->run (&args, json, &error)) {
+    fprintf (stderr, "clip-infer %s: %s\n", cmd->name, error->message);
+    goto out;
+  }
+  g_string_append_c (json, '\n');
+  if (fwrite (json->str, 1, json->len, stdout) != json->len || fflush (stdout) != 0) {
+    fprintf (stderr, "clip-infer %s: cannot write the result to stdout\n", cmd->name);
+    goto out;
+  }
+  status = 0;
+
+out:
+  if (json)
+    g_string_free (json, TRUE);
+  g_clear_error (&error);
+  g_free (args.model_dir);
+  g_free (args.template_);
+  g_free (args.pixels_path);
+  g_free (args.out_path);
+  g_strfreev (args.args);
+  return status;
+}
