@@ -76,6 +76,14 @@ TINY_CASES = [
                                                 'vision.num_attention_heads': 6,
                                                 'vision.num_hidden_layers': 1,
                                                 'projection_dim': 20})),
+    # eps 1e-5 vs 1e-6 moves the embeddings by only ~5e-6: a tower reading the wrong eps (or the
+    # other tower's) would slip through the cases above. Large, distinct eps per tower make it
+    # show; a short context checks truncation and the position table against config.json.
+    ('f16-large-eps-short-context', dict(preset='tiny', seed=15, dtype='f16',
+                                         eos_token_id=49407, position_ids=False,
+                                         overrides={'text.layer_norm_eps': 0.05,
+                                                    'vision.layer_norm_eps': 0.02,
+                                                    'text.max_position_embeddings': 40})),
 ]
 
 SLOW_CASES = [
@@ -165,7 +173,8 @@ def run_case(fails, infer, work_dir, name, kwargs, prompts, self_check):
             fails.check(False, f'{name}: reference self-check: {e}')
 
     ctx = tc['max_position_embeddings']
-    tokens = run_tool(infer, ['tokenize', '--model', model_dir] + prompts)['tokens']
+    tokens = run_tool(infer, ['tokenize', '--model', model_dir, '--max-length', str(ctx)]
+                      + prompts)['tokens']
     well_formed = (len(tokens) == len(prompts) and all(
         2 <= len(t) <= ctx and t[0] == 49406 and t[-1] == 49407 and 49407 not in t[:-1]
         for t in tokens))
@@ -180,6 +189,15 @@ def run_case(fails, infer, work_dir, name, kwargs, prompts, self_check):
     d = max_diff(ref_text_padded, ref_text)
     fails.check(d <= PAD_TOL, f'{name}: reference: EOS padding to {ctx} changes nothing '
                 f'(max diff {d:.2e})')
+
+    if tc['layer_norm_eps'] != vc['layer_norm_eps']:
+        # This case must tell the towers' eps apart: with them swapped the reference moves by
+        # far more than the tolerance.
+        tc['layer_norm_eps'], vc['layer_norm_eps'] = vc['layer_norm_eps'], tc['layer_norm_eps']
+        d = max_diff(ref.normalise(model.text_embeds(tokens)), ref_text)
+        tc['layer_norm_eps'], vc['layer_norm_eps'] = vc['layer_norm_eps'], tc['layer_norm_eps']
+        fails.check(d > 20 * EMBED_TOL, f'{name}: reference: swapping the towers\' eps moves '
+                    f'the text embeddings by {d:.2e} (> {20 * EMBED_TOL:g})')
 
     rng = np.random.default_rng(kwargs['seed'] + 1000)
     size = vc['image_size']
