@@ -5,11 +5,13 @@
  * Results go to stdout as one JSON object; errors go to stderr with exit status 1. An app of
  * include/clip.h only (plus the image loader next to it), like any other user of the engine.
  *
- *   clip-infer tokenize   --model DIR [--max-length N] TEXT...
- *   clip-infer preprocess --model DIR --out FILE IMAGE
- *   clip-infer embed-text --model DIR [--template T] TEXT...
- *   clip-infer embed-image --model DIR (IMAGE | --pixels FILE)
- *   clip-infer classify   --model DIR [--template T] (IMAGE | --pixels FILE) LABEL...
+ *   clip-infer tokenize    --model DIR [--max-length N] TEXT...     {"tokens": [[ids]...]}
+ *   clip-infer preprocess  --model DIR --out FILE IMAGE             {"shape": [3, H, W]}
+ *   clip-infer embed-text  --model DIR [--template T] TEXT...       {"embeddings": [[...]...]}
+ *   clip-infer embed-image --model DIR (IMAGE | --pixels FILE)      {"embedding": [...]}
+ *   clip-infer classify    --model DIR [--template T] (IMAGE | --pixels FILE) LABEL...
+ *                                                  {"labels": [...], "logits": [...], "probs": [...]}
+ * plus --threads N for the commands that run the model. Floats print as %.9g (round-trips).
  */
 #include "clip.h"
 #include "image-io.h"
@@ -51,7 +53,7 @@ typedef struct {
  * 77 for every CLIP checkpoint (the text tower's context). */
 #define TOKENIZE_DEFAULT_MAX_LENGTH 77
 
-/* Usage errors: the caller adds "see --help". */
+/* Usage errors: the message is followed by a pointer to --help. */
 #define INFER_USAGE_ERROR (g_quark_from_static_string ("clip-infer-usage"))
 
 /* ------------------------------------------------------------------------------------------ */
@@ -449,8 +451,8 @@ static const InferCommand commands[] = {
     "vocab.json and merges.txt.",
     OPT_MAX_LENGTH, run_tokenize },
   { "preprocess", "IMAGE",
-    "Writes IMAGE preprocessed as DIR's preprocessor_config.json says to --out: raw float32 "
-    "little-endian [3, H, W].",
+    "Writes IMAGE preprocessed as DIR's preprocessor_config.json says (the only file it needs) "
+    "to --out as raw float32 little-endian [3, H, W], and prints the shape.",
     OPT_OUT, run_preprocess },
   { "embed-text", "TEXT...",
     "L2-normalised text embedding of each TEXT (formatted with --template if given).",
