@@ -31,3 +31,10 @@ export CLIPCLASSIFY_MODEL="$model"
 show_results () {
   /usr/bin/python3 "$root/pipelines/show-results.py" "$@"
 }
+
+# gst-launch-1.0 parses property values itself and eats one level of backslashes: double them
+# so the element receives the labels exactly as typed ("salt\, pepper" stays one label, as it
+# would with g_object_set).
+launch_escape () {
+  printf '%s' "${1//\\/\\\\}"
+}

@@ -14,7 +14,7 @@ source "$(dirname "$0")/_env.sh"
 
 [ $# -ge 1 ] || { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
 file=$1
-labels=${2:-a person,a dog,a cat,a car,an empty room}
+labels=$(launch_escape "${2:-a person,a dog,a cat,a car,an empty room}")
 interval=${3:-10}
 [ -r "$file" ] || { echo "Cannot read $file" >&2; exit 1; }
 uri=$(/usr/bin/python3 -c 'import pathlib, sys; print(pathlib.Path(sys.argv[1]).resolve().as_uri())' "$file")

@@ -14,7 +14,7 @@ source "$(dirname "$0")/_env.sh"
 
 [ $# -ge 1 ] || { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
 url=$1
-labels=${2:-a person,a car,a bicycle,an empty street}
+labels=$(launch_escape "${2:-a person,a car,a bicycle,an empty street}")
 
 if [ "${HEADLESS:-0}" = 1 ]; then
   sink=(fakesink sync=true)

@@ -10,7 +10,7 @@
 set -euo pipefail
 source "$(dirname "$0")/_env.sh"
 
-labels=${1:-a person,a dog,a cat,an empty room}
+labels=$(launch_escape "${1:-a person,a dog,a cat,an empty room}")
 device=${2:-/dev/video0}
 [ -e "$device" ] || { echo "No camera at $device (pass another device as the second argument)" >&2; exit 1; }
 
