@@ -8,6 +8,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
+#include <sched.h>
 #include <string.h>
 
 /* ---------------------------------------------------------------------------------------------
@@ -24,11 +25,36 @@ clip_team_split (const ClipTeam *team, int n, int align, int *begin, int *end)
   *end = MIN (b1 * align, n);
 }
 
+static inline void
+cpu_relax (void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause ();
+#endif
+}
+
 void
 clip_team_barrier (const ClipTeam *team)
 {
-  if (team->n_threads > 1) {
-#pragma omp barrier
+  if (team->n_threads == 1)
+    return;
+  ClipBarrier *b = team->barrier;
+  int generation = __atomic_load_n (&b->generation, __ATOMIC_ACQUIRE);
+  if (__atomic_add_fetch (&b->arrived, 1, __ATOMIC_ACQ_REL) == team->n_threads) {
+    /* last to arrive: reset for the next barrier, then release the others */
+    __atomic_store_n (&b->arrived, 0, __ATOMIC_RELAXED);
+    __atomic_add_fetch (&b->generation, 1, __ATOMIC_RELEASE);
+    return;
+  }
+  gint64 spin_until = 0;
+  for (unsigned spins = 1; __atomic_load_n (&b->generation, __ATOMIC_ACQUIRE) == generation;
+       spins++) {
+    if (spins % 256)
+      cpu_relax ();
+    else if (spin_until == 0)
+      spin_until = g_get_monotonic_time () + 2000;   /* spin for ~2 ms, then share the core */
+    else if (g_get_monotonic_time () > spin_until)
+      sched_yield ();
   }
 }
 

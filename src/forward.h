@@ -16,9 +16,19 @@
 
 G_BEGIN_DECLS
 
+/* A spinning barrier: the steps between barriers take 0.1-2 ms and the team's threads arrive
+ * together, while sleeping and waking a thread through the kernel (as OpenMP's barrier does once
+ * its short spin is over) was seen to cost milliseconds on virtual machines. Spins first, then
+ * yields the core, so a descheduled team-mate is not starved. */
+typedef struct {
+  int arrived;               /* atomic */
+  int generation;            /* atomic */
+} ClipBarrier;
+
 typedef struct {
   int tid;                   /* this thread's index in the team */
   int n_threads;             /* team size */
+  ClipBarrier *barrier;      /* shared by the team */
 } ClipTeam;
 
 /* Half-open range [*begin, *end) of n items for this thread, in blocks of `align` items (the

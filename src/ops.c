@@ -8,22 +8,48 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-/* Runtime dispatch: one generic and one AVX2+FMA build of each loop, chosen once by the loader. */
-#define CLIP_DISPATCH __attribute__ ((target_clones ("arch=haswell", "default")))
-#else
-#define CLIP_DISPATCH
-#endif
-
 #define CLIP_INLINE static inline __attribute__ ((always_inline))
+
+/* Runtime dispatch: each hot loop is written once as an always-inline body and compiled twice,
+ * for any x86-64 and for AVX2+FMA, and the variant is picked by what the CPU reports. (GCC's
+ * target_clones("arch=haswell") would pick by CPU *model* and miss every newer CPU.) */
+#if defined(__x86_64__) && defined(__GNUC__)
+static int
+cpu_has_avx2_fma (void)
+{
+  static int cached = -1;      /* a benign race: every thread computes the same value */
+  if (cached < 0) {
+    __builtin_cpu_init ();
+    cached = __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
+  }
+  return cached;
+}
+
+#define CLIP_DISPATCHED(name, params, args)                                                   \
+  static __attribute__ ((target ("avx2,fma"))) void name##_avx2 params { name##_body args; }  \
+  static void name##_generic params { name##_body args; }                                    \
+  void name params                                                                            \
+  {                                                                                           \
+    if (cpu_has_avx2_fma ())                                                                  \
+      name##_avx2 args;                                                                       \
+    else                                                                                      \
+      name##_generic args;                                                                    \
+  }
+#else
+#define CLIP_DISPATCHED(name, params, args)                                                   \
+  void name params { name##_body args; }
+#endif
 
 /* exp(x) with a relative error of a few ulp, in a form the compiler vectorises (a libm expf call
  * per value costs tens of milliseconds per image): 2^n * p(r), x = n ln2 + r, |r| <= ln2/2. */
 CLIP_INLINE float
 fast_expf (float x)
 {
-  x = fminf (fmaxf (x, -87.0f), 88.0f);
-  float n = floorf (x * 1.44269504088896341f + 0.5f);
+  /* comparisons rather than fminf/fmaxf, whose NaN rules keep them out of vector code */
+  x = x < -87.0f ? -87.0f : x;
+  x = x > 88.0f ? 88.0f : x;
+  /* round to nearest by adding and removing 1.5 * 2^23: no libm call, vectorises on SSE2 too */
+  float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   float r = x - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
   float p = 1.9875691500e-4f;
@@ -37,32 +63,50 @@ fast_expf (float x)
   return p * scale.f;
 }
 
-CLIP_DISPATCH void
-clip_layer_norm (float *out, const float *in, const float *weight, const float *bias,
+/* sum of x[i] (or of (x[i] - center)^2 when squared) in 8 independent lanes */
+CLIP_INLINE float
+lane_sum (const float *x, int n, float center, int squared)
+{
+  float lanes[8] = { 0 };
+  int i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; l++) {
+      float d = x[i + l] - center;
+      lanes[l] += squared ? d * d : d;
+    }
+  float sum = 0.0f;
+  for (; i < n; i++) {
+    float d = x[i] - center;
+    sum += squared ? d * d : d;
+  }
+  for (int l = 0; l < 8; l++)
+    sum += lanes[l];
+  return squared ? sum : sum + center * n;
+}
+
+CLIP_INLINE void
+clip_layer_norm_body (float *out, const float *in, const float *weight, const float *bias,
                  int n_rows, int dim, float eps)
 {
   for (int r = 0; r < n_rows; r++) {
     const float *x = in + (size_t) r * dim;
     float *y = out + (size_t) r * dim;
-    /* Two passes over a row that sits in L1; float sums of 768 O(1) values are accurate to
-     * ~1e-6 relative, well inside what the embeddings need. */
-    float sum = 0.0f;
-    for (int i = 0; i < dim; i++)
-      sum += x[i];
-    float mean = sum / dim;
-    float sq = 0.0f;
-    for (int i = 0; i < dim; i++) {
-      float d = x[i] - mean;
-      sq += d * d;
-    }
-    float inv_std = 1.0f / sqrtf (sq / dim + eps);
+    /* Two passes over a row that sits in L1, each summing in 8 lanes so the compiler keeps the
+     * sums in vector registers (a single float accumulator is a serial dependency chain). */
+    float mean = lane_sum (x, dim, 0.0f, 0) / dim;
+    float var = lane_sum (x, dim, mean, 1) / dim;
+    float inv_std = 1.0f / sqrtf (var + eps);
     for (int i = 0; i < dim; i++)
       y[i] = (x[i] - mean) * inv_std * weight[i] + bias[i];
   }
 }
 
-CLIP_DISPATCH void
-clip_add_bias_scaled (float *x, int ld, int n_rows, int c0, int c1, const float *bias,
+CLIP_DISPATCHED (clip_layer_norm,
+                 (float *out, const float *in, const float *weight, const float *bias, int n_rows, int dim, float eps),
+                 (out, in, weight, bias, n_rows, dim, eps))
+
+CLIP_INLINE void
+clip_add_bias_scaled_body (float *x, int ld, int n_rows, int c0, int c1, const float *bias,
                       float scale)
 {
   for (int r = 0; r < n_rows; r++) {
@@ -72,17 +116,26 @@ clip_add_bias_scaled (float *x, int ld, int n_rows, int c0, int c1, const float 
   }
 }
 
-CLIP_DISPATCH void
-clip_bias_quick_gelu (float *x, int ld, int n_rows, int c0, int c1, const float *bias)
+CLIP_DISPATCHED (clip_add_bias_scaled,
+                 (float *x, int ld, int n_rows, int c0, int c1, const float *bias, float scale),
+                 (x, ld, n_rows, c0, c1, bias, scale))
+
+CLIP_INLINE void
+clip_bias_quick_gelu_body (float *x, int ld, int n_rows, int c0, int c1, const float *bias)
 {
   for (int r = 0; r < n_rows; r++) {
     float *row = x + (size_t) r * ld;
     for (int c = c0; c < c1; c++) {
       float v = row[c] + bias[c];
-      row[c] = v / (1.0f + fast_expf (-1.702f * v));
+      float e = fast_expf (-1.702f * v);
+      row[c] = v / (1.0f + e);
     }
   }
 }
+
+CLIP_DISPATCHED (clip_bias_quick_gelu,
+                 (float *x, int ld, int n_rows, int c0, int c1, const float *bias),
+                 (x, ld, n_rows, c0, c1, bias))
 
 void
 clip_bias_gelu (float *x, int ld, int n_rows, int c0, int c1, const float *bias)
@@ -97,27 +150,39 @@ clip_bias_gelu (float *x, int ld, int n_rows, int c0, int c1, const float *bias)
   }
 }
 
-CLIP_DISPATCH void
-clip_softmax_rows (float *x, int ld, int n_rows, int n_cols, int causal)
+CLIP_INLINE void
+clip_softmax_rows_body (float *x, int ld, int n_rows, int n_cols, int causal)
 {
   for (int r = 0; r < n_rows; r++) {
     float *row = x + (size_t) r * ld;
     int n = causal ? n_cols - (n_rows - 1 - r) : n_cols;
+    /* separate passes so that each one vectorises: the max and the sum in 8 lanes, the
+     * exponentials on their own */
+    float lanes[8];
+    for (int l = 0; l < 8; l++)
+      lanes[l] = row[0];
+    int c = 0;
+    for (; c + 8 <= n; c += 8)
+      for (int l = 0; l < 8; l++)
+        lanes[l] = row[c + l] > lanes[l] ? row[c + l] : lanes[l];
     float max = row[0];
-    for (int c = 1; c < n; c++)
-      max = fmaxf (max, row[c]);
-    float sum = 0.0f;
-    for (int c = 0; c < n; c++) {
+    for (; c < n; c++)
+      max = row[c] > max ? row[c] : max;
+    for (int l = 0; l < 8; l++)
+      max = lanes[l] > max ? lanes[l] : max;
+    for (c = 0; c < n; c++)
       row[c] = fast_expf (row[c] - max);
-      sum += row[c];
-    }
-    float inv = 1.0f / sum;
-    for (int c = 0; c < n; c++)
+    float inv = 1.0f / lane_sum (row, n, 0.0f, 0);
+    for (c = 0; c < n; c++)
       row[c] *= inv;
-    for (int c = n; c < n_cols; c++)
+    for (c = n; c < n_cols; c++)
       row[c] = 0.0f;
   }
 }
+
+CLIP_DISPATCHED (clip_softmax_rows,
+                 (float *x, int ld, int n_rows, int n_cols, int causal),
+                 (x, ld, n_rows, n_cols, causal))
 
 void
 clip_softmax (float *out, const float *in, int n)

@@ -2,8 +2,8 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * The hot loops are compiled twice (generic x86-64 and AVX2+FMA) and picked at run time by the
- * loader (GCC target_clones), so the shipped library runs on any x86-64 and uses AVX2 where the
+ * The hot loops are compiled twice (generic x86-64 and AVX2+FMA) and picked at run time from
+ * what the CPU reports, so the shipped library runs on any x86-64 and uses AVX2 where the
  * CPU has it.
  */
 #ifndef CLIP_OPS_H

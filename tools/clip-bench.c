@@ -62,7 +62,7 @@ vision_gemms (const ClipTeam *team, const ClipModel *model, ClipWorkspace *ws,
   int grid = config->image_size / config->patch_size, n_patches = grid * grid;
   int n = n_patches + 1, heads = config->num_attention_heads, head_dim = hidden / heads;
   int patch_dim = config->num_channels * config->patch_size * config->patch_size;
-  ClipTeam whole = { 0, 1 };
+  ClipTeam whole = { 0, 1, NULL };
   const ClipTeam *split = partitioned ? team : &whole;
   int c0, c1;
 
@@ -128,16 +128,17 @@ time_floor (ClipContext *ctx, const ClipModel *model, int n_threads, gboolean pa
   for (int it = -2; it < iterations; it++) {
     double t0 = now_ms ();
     if (partitioned) {
-#pragma omp parallel num_threads (n_threads)
+      ClipBarrier barrier = { 0, 0 };
+#pragma omp parallel num_threads (n_threads) shared (barrier)
       {
         omp_set_num_threads (1);
-        ClipTeam team = { omp_get_thread_num (), omp_get_num_threads () };
+        ClipTeam team = { omp_get_thread_num (), omp_get_num_threads (), &barrier };
         vision_gemms (&team, model, &ws, TRUE);
       }
     } else {
       /* outside any parallel region, OpenBLAS's OpenMP build threads each call itself */
       omp_set_num_threads (n_threads);
-      ClipTeam team = { 0, 1 };
+      ClipTeam team = { 0, 1, NULL };
       vision_gemms (&team, model, &ws, FALSE);
     }
     if (it >= 0)
