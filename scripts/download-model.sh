@@ -185,7 +185,7 @@ for i in "${todo[@]}"; do
     fi
     set +e
     code=$(curl --location --fail "${progress[@]}" --continue-at - --output "$part" \
-                --retry 5 --retry-delay 3 --connect-timeout 30 \
+                --retry 3 --retry-delay 2 --connect-timeout 15 \
                 --write-out '%{http_code}' "$url")
     rc=$?
     set -e
