@@ -16,18 +16,34 @@ struct _ClipLabelCache {
   ClipModel *model;           /* the model the embeddings belong to (not a ref: identity only) */
 };
 
+/* ';' if the text has an unescaped semicolon, else ','. */
+static char
+clip_labels_separator (const char *text)
+{
+  for (const char *p = text; *p; p++) {
+    if (*p == '\\' && p[1])
+      p++;
+    else if (*p == ';')
+      return ';';
+  }
+  return ',';
+}
+
 char **
 clip_labels_parse (const char *text)
 {
   GPtrArray *labels = g_ptr_array_new ();
   GString *current = g_string_new (NULL);
+  char separator;
   const char *p;
 
-  for (p = text ? text : ""; ; p++) {
-    if (*p == '\\' && (p[1] == ',' || p[1] == '\\')) {
+  text = text ? text : "";
+  separator = clip_labels_separator (text);
+  for (p = text; ; p++) {
+    if (*p == '\\' && (p[1] == ',' || p[1] == ';' || p[1] == '\\')) {
       g_string_append_c (current, p[1]);
       p++;
-    } else if (*p == ',' || *p == '\0') {
+    } else if (*p == separator || *p == '\0') {
       char *label = g_strstrip (g_strdup (current->str));
 
       if (*label)

@@ -23,9 +23,11 @@ typedef struct {
   int dim;
 } ClipLabelSet;
 
-/* Splits the `labels` property value on commas. "\," is a literal comma and "\\" a literal
- * backslash; any other backslash is kept as written. Each label is trimmed of surrounding
- * whitespace and empty labels are dropped. NULL gives an empty vector. */
+/* Splits the `labels` property value. Labels are separated by commas, or by semicolons when
+ * the value has one (unescaped): "salt, pepper; dog" is two labels. A backslash escapes a
+ * separator or itself ("\,", "\;", "\\"); any other backslash is kept as written. Each label
+ * is trimmed of surrounding whitespace and empty labels are dropped. NULL gives an empty
+ * vector. */
 char **clip_labels_parse (const char *text);
 
 typedef struct _ClipLabelCache ClipLabelCache;

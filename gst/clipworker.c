@@ -319,13 +319,19 @@ clip_worker_steal_spare (ClipWorker *worker)
 }
 
 gboolean
-clip_worker_try_reserve (ClipWorker *worker, gpointer *spare)
+clip_worker_try_reserve (ClipWorker *worker, gpointer *spare, ClipResult **result)
 {
   gboolean idle;
 
   g_mutex_lock (&worker->lock);
   idle = !worker->job_frame && !worker->analysing && !worker->flushing && worker->thread;
   *spare = idle ? clip_worker_steal_spare (worker) : NULL;
+  /* The worker went idle since the caller last looked: its result is collected now, before the
+   * next job could replace it. */
+  if (idle && worker->result) {
+    clip_result_free (*result);
+    *result = g_steal_pointer (&worker->result);
+  }
   g_mutex_unlock (&worker->lock);
   return idle;
 }

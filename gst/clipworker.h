@@ -64,8 +64,10 @@ void clip_worker_set_labels (ClipWorker *worker, guint64 generation, const char 
 void clip_worker_set_flushing (ClipWorker *worker, gboolean flushing);
 
 /* Async hand-over, step 1: TRUE if no frame is pending or being analysed (the worker may still
- * be building labels). Then *spare is a frame to refill (or NULL: make one). */
-gboolean clip_worker_try_reserve (ClipWorker *worker, gpointer *spare);
+ * be building labels). Then *spare is a frame to refill (or NULL: make one), and a result the
+ * worker finished since the caller's last clip_worker_take_result replaces *result, so that no
+ * result is lost to the next job. */
+gboolean clip_worker_try_reserve (ClipWorker *worker, gpointer *spare, ClipResult **result);
 /* Step 2 (after a successful reserve, or in sync mode after clip_worker_wait_idle): takes the
  * frame; returns its job number. */
 guint64 clip_worker_submit (ClipWorker *worker, gpointer frame, guint64 pts);

@@ -49,12 +49,17 @@
  * A result is always scored against one complete label set: its `labels` are exactly the set
  * its `scores` belong to, even while the labels change.
  *
- * Labels are comma-separated and trimmed of surrounding whitespace. Write `\,` for a comma
- * inside a label and `\\` for a backslash: `labels="dog, cat\, black, salt\, pepper\, and
- * vinegar"` has three labels. Each label is put into #GstClipClassify:template to make the
- * prompt the text tower sees. Setting #GstClipClassify:labels or #GstClipClassify:template
- * while playing does not stall the video: the worker computes the text embeddings of the new
- * prompts only (they are cached per prompt), then swaps the set in at once.
+ * Labels are separated by commas and trimmed of surrounding whitespace. For labels that
+ * contain commas, separate them with semicolons instead: as soon as the value has a semicolon,
+ * semicolons separate and commas belong to the labels (`labels="salt, pepper; dog; a cat,
+ * sleeping"` has three labels). A backslash also escapes a separator or itself (`\,`, `\;`,
+ * `\\`), which is handy from code; a gst-launch-1.0 command line eats one level of
+ * backslashes, so semicolons are simpler there.
+ *
+ * Each label is put into #GstClipClassify:template to make the prompt the text tower sees.
+ * Setting #GstClipClassify:labels or #GstClipClassify:template while playing does not stall
+ * the video: the worker computes the text embeddings of the new prompts only (they are cached
+ * per prompt), then swaps the set in at once.
  *
  * The model is loaded when the element goes from READY to PAUSED; elements of one process with
  * the same #GstClipClassify:model share it. A missing or broken model fails that state change
@@ -86,6 +91,7 @@
 #include "gstclipclassify.h"
 
 #include <gst/video/video.h>
+#include <string.h>
 
 #include "clip.h"
 #include "clipframe.h"
@@ -434,7 +440,8 @@ gst_clip_classify_transform_caps (GstBaseTransform *trans, GstPadDirection direc
   }
 
   if (filter) {
-    GstCaps *filtered = gst_caps_intersect_full (filter, result, GST_CAPS_INTERSECT_FIRST);
+    /* our order first: the overlay-composition variant is the preferred one */
+    GstCaps *filtered = gst_caps_intersect_full (result, filter, GST_CAPS_INTERSECT_FIRST);
 
     gst_caps_unref (result);
     result = filtered;
@@ -541,9 +548,10 @@ no_model:
     /* GST_ELEMENT_ERROR spelled out: the error code depends on what failed. */
     gst_element_message_full_with_details (GST_ELEMENT (self), GST_MESSAGE_ERROR,
         GST_RESOURCE_ERROR, code,
-        g_strdup_printf ("Could not load the CLIP model in \"%s\": %s. Get the model with "
-            "scripts/download-model.sh, or point the model property (or $CLIPCLASSIFY_MODEL) "
-            "at a HuggingFace CLIP model directory.", path, error->message),
+        g_strdup_printf ("Could not load the CLIP model in \"%s\": %s%s", path, error->message,
+            strstr (error->message, "download-model.sh") ? "" :
+            ". Get the model with scripts/download-model.sh, or point the model property "
+            "(or $CLIPCLASSIFY_MODEL) at a HuggingFace CLIP model directory."),
         g_strdup_printf ("clip_model_load failed: %s (code %d)", error->message, error->code),
         __FILE__, GST_FUNCTION, __LINE__,
         gst_structure_new ("details", "model", G_TYPE_STRING, path, NULL));
@@ -749,7 +757,7 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
   if (sampled && mode == GST_CLIP_CLASSIFY_MODE_ASYNC) {
     gpointer spare;
 
-    if (clip_worker_try_reserve (self->worker, &spare)) {
+    if (clip_worker_try_reserve (self->worker, &spare, &result)) {
       ClipFrame *frame = spare ? spare : clip_frame_new ();
 
       if (!clip_frame_fill (frame, &self->info, buffer)) {
@@ -825,6 +833,37 @@ analysis_failed:
     GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Classification failed: %s", error->message),
         (NULL));
     g_error_free (error);
+    return GST_FLOW_ERROR;
+  }
+}
+
+/* GstBaseTransform honours set_in_place (FALSE) only for elements that can also copy, and we
+ * need it between set_caps and decide_allocation. decide_allocation puts us back in place, so
+ * this copy runs only if that never happened. */
+static GstFlowReturn
+gst_clip_classify_transform (GstBaseTransform *trans, GstBuffer *inbuf, GstBuffer *outbuf)
+{
+  GstClipClassify *self = GST_CLIP_CLASSIFY (trans);
+  GstVideoFrame in, out;
+  gboolean copied;
+
+  if (!gst_video_frame_map (&in, &self->info, inbuf, GST_MAP_READ))
+    goto map_failed;
+  if (!gst_video_frame_map (&out, &self->info, outbuf, GST_MAP_WRITE)) {
+    gst_video_frame_unmap (&in);
+    goto map_failed;
+  }
+  copied = gst_video_frame_copy (&out, &in);
+  gst_video_frame_unmap (&out);
+  gst_video_frame_unmap (&in);
+  if (!copied)
+    goto map_failed;
+  return gst_clip_classify_transform_ip (trans, outbuf);
+
+  /* ERRORS */
+map_failed:
+  {
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Could not copy the video frame"), (NULL));
     return GST_FLOW_ERROR;
   }
 }
@@ -964,14 +1003,16 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
   /**
    * GstClipClassify:labels:
    *
-   * Comma-separated labels, trimmed of surrounding whitespace; `\,` is a comma inside a label
-   * and `\\` a backslash. Can be changed in any state, PLAYING included: the new set is
-   * swapped in once its text embeddings are ready, without stalling the video.
+   * Comma-separated labels, trimmed of surrounding whitespace. A value with a semicolon is
+   * split on semicolons instead, so labels can contain commas; a backslash escapes a separator
+   * or itself. Can be changed in any state, PLAYING included: the new set is swapped in once
+   * its text embeddings are ready, without stalling the video.
    */
   g_object_class_install_property (gobject_class, PROP_LABELS,
       g_param_spec_string ("labels", "Labels",
-          "Comma-separated labels to classify against (\"\\,\" is a literal comma, \"\\\\\" a "
-          "backslash). Settable while playing",
+          "Labels to classify against, separated by commas (or by semicolons if there is one, "
+          "so that labels can contain commas; a backslash escapes a separator). Settable while "
+          "playing",
           DEFAULT_PROP_LABELS,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING |
           GST_PARAM_DOC_SHOW_DEFAULT));
@@ -1134,6 +1175,7 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
   trans_class->start = GST_DEBUG_FUNCPTR (gst_clip_classify_start);
   trans_class->stop = GST_DEBUG_FUNCPTR (gst_clip_classify_stop);
   trans_class->transform_ip = GST_DEBUG_FUNCPTR (gst_clip_classify_transform_ip);
+  trans_class->transform = GST_DEBUG_FUNCPTR (gst_clip_classify_transform);
   trans_class->sink_event = GST_DEBUG_FUNCPTR (gst_clip_classify_sink_event);
   trans_class->passthrough_on_same_caps = FALSE;
   trans_class->transform_ip_on_passthrough = FALSE;

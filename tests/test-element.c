@@ -1,0 +1,1494 @@
+/* test-element.c — the clipclassify element, driven by GstHarness and real pipelines.
+ *
+ * Models are random-weight checkpoints generated at test start by
+ * tests/reference/make_checkpoint.py ($PYTHON): "tiny" for everything about values and
+ * behaviour, "slow" (a wider 224-pixel image tower, ~0.1 s per frame on one thread) where the
+ * worker must be busy long enough to observe waiting or not waiting.
+ *
+ * Expected values are the engine's, run here directly on the same pixels (clip_preprocess_rgb8,
+ * clip_embed_image, clip_embed_text, clip_score): the element must deliver exactly what the
+ * engine computes, through its threads, label sets, caches and conversions. The engine itself
+ * is checked against the numpy reference by the engine's tests.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <gst/gst.h>
+#include <gst/check/gstharness.h>
+#include <gst/video/video.h>
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+
+#include "clip.h"
+#include "cliplabels.h"
+#include "clipmodelcache.h"
+
+#define META_NAME "GstClipClassifyMeta"
+#define SCORE_TOLERANCE 1e-5
+
+static char *fixture_dir;
+static char *tiny_model;
+static char *slow_model;
+static ClipModel *ref_model;          /* the tiny model, loaded by the test itself */
+static ClipContext *ref_ctx;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Fixtures */
+
+static void
+run_python (const char *const *args)
+{
+  const char *python = g_getenv ("PYTHON");
+  GPtrArray *argv = g_ptr_array_new ();
+  char *out = NULL, *err = NULL;
+  GError *error = NULL;
+  int status;
+
+  g_ptr_array_add (argv, (gpointer) (python ? python : "/usr/bin/python3"));
+  for (int i = 0; args[i]; i++)
+    g_ptr_array_add (argv, (gpointer) args[i]);
+  g_ptr_array_add (argv, NULL);
+  g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
+      &status, &error);
+  g_assert_no_error (error);
+  if (!g_spawn_check_wait_status (status, NULL))
+    g_error ("python failed:\n%s%s", out, err);
+  g_free (out);
+  g_free (err);
+  g_ptr_array_free (argv, TRUE);
+}
+
+static char *
+make_model (const char *name, const char *const *options)
+{
+  const char *reference = g_getenv ("CLIP_REFERENCE_DIR");
+  char *script, *dir = g_build_filename (fixture_dir, name, NULL);
+  GPtrArray *args = g_ptr_array_new ();
+
+  g_assert_nonnull (reference);
+  script = g_build_filename (reference, "make_checkpoint.py", NULL);
+  g_ptr_array_add (args, script);
+  g_ptr_array_add (args, dir);
+  for (int i = 0; options[i]; i++)
+    g_ptr_array_add (args, (gpointer) options[i]);
+  g_ptr_array_add (args, NULL);
+  run_python ((const char *const *) args->pdata);
+  g_ptr_array_free (args, TRUE);
+  g_free (script);
+  return dir;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Frames */
+
+typedef struct {
+  guint8 *rgb;                /* tight rows: stride = 3 * width */
+  int width, height;
+} Frame;
+
+static Frame *
+frame_new (int width, int height, guint32 seed)
+{
+  Frame *frame = g_new0 (Frame, 1);
+  GRand *rand = g_rand_new_with_seed (seed);
+
+  frame->width = width;
+  frame->height = height;
+  frame->rgb = g_malloc ((gsize) width * height * 3);
+  /* a smooth gradient with noise: real structure plus per-frame differences */
+  for (int y = 0; y < height; y++)
+    for (int x = 0; x < width; x++)
+      for (int c = 0; c < 3; c++)
+        frame->rgb[(y * width + x) * 3 + c] =
+            (guint8) CLAMP ((x * 255 / width) * (c == 0) + (y * 255 / height) * (c == 1)
+                            + 60 * (c == 2) + g_rand_int_range (rand, -40, 40), 0, 255);
+  g_rand_free (rand);
+  return frame;
+}
+
+static void
+frame_free (Frame *frame)
+{
+  g_free (frame->rgb);
+  g_free (frame);
+}
+
+/* The frame as a buffer of the given format (default strides). RGB-family formats are exact
+ * repacks; others go through GstVideoConverter (no expectation is derived from those). */
+static GstBuffer *
+frame_to_buffer (const Frame *frame, GstVideoFormat format, GstClockTime pts)
+{
+  GstVideoInfo info, rgb_info;
+  GstVideoFrame out;
+  GstBuffer *buffer;
+
+  gst_video_info_set_format (&info, format, frame->width, frame->height);
+  buffer = gst_buffer_new_allocate (NULL, info.size, NULL);
+  GST_BUFFER_PTS (buffer) = pts;
+  GST_BUFFER_DURATION (buffer) = GST_SECOND / 30;
+  g_assert_true (gst_video_frame_map (&out, &info, buffer, GST_MAP_WRITE));
+
+  if (format == GST_VIDEO_FORMAT_RGB || format == GST_VIDEO_FORMAT_BGRx) {
+    for (int y = 0; y < frame->height; y++) {
+      guint8 *row = (guint8 *) GST_VIDEO_FRAME_PLANE_DATA (&out, 0)
+          + y * GST_VIDEO_FRAME_PLANE_STRIDE (&out, 0);
+      const guint8 *src = frame->rgb + (gsize) y * frame->width * 3;
+
+      for (int x = 0; x < frame->width; x++) {
+        if (format == GST_VIDEO_FORMAT_RGB) {
+          memcpy (row + 3 * x, src + 3 * x, 3);
+        } else {
+          row[4 * x + 0] = src[3 * x + 2];
+          row[4 * x + 1] = src[3 * x + 1];
+          row[4 * x + 2] = src[3 * x + 0];
+          row[4 * x + 3] = 0xff;
+        }
+      }
+    }
+  } else {
+    GstBuffer *rgb = frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, pts);
+    GstVideoConverter *converter;
+    GstVideoFrame in;
+
+    gst_video_info_set_format (&rgb_info, GST_VIDEO_FORMAT_RGB, frame->width, frame->height);
+    converter = gst_video_converter_new (&rgb_info, &info, NULL);
+    g_assert_true (gst_video_frame_map (&in, &rgb_info, rgb, GST_MAP_READ));
+    gst_video_converter_frame (converter, &in, &out);
+    gst_video_frame_unmap (&in);
+    gst_video_converter_free (converter);
+    gst_buffer_unref (rgb);
+  }
+  gst_video_frame_unmap (&out);
+  return buffer;
+}
+
+static GBytes *
+buffer_bytes (GstBuffer *buffer)
+{
+  GstMapInfo map;
+  GBytes *bytes;
+
+  g_assert_true (gst_buffer_map (buffer, &map, GST_MAP_READ));
+  bytes = g_bytes_new (map.data, map.size);
+  gst_buffer_unmap (buffer, &map);
+  return bytes;
+}
+
+static void
+assert_buffer_bytes (GstBuffer *buffer, GBytes *expected)
+{
+  GBytes *actual = buffer_bytes (buffer);
+
+  g_assert_true (g_bytes_equal (actual, expected));
+  g_bytes_unref (actual);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Expected values: the engine, run directly */
+
+static double *
+expected_scores (ClipModel *model, ClipContext *ctx, const Frame *frame, const char *labels,
+                 const char *template_, guint *n_out)
+{
+  int size = clip_model_get_image_size (model), dim = clip_model_get_embedding_dim (model);
+  char **parsed = clip_labels_parse (labels);
+  guint n = g_strv_length (parsed);
+  float *pixels = g_new (float, 3 * size * size), *image = g_new (float, dim);
+  float *texts = g_new (float, (gsize) MAX (n, 1) * dim), *probs = g_new (float, MAX (n, 1));
+  char **prompts = g_new0 (char *, n + 1);
+  double *scores = g_new (double, MAX (n, 1));
+  GError *error = NULL;
+
+  g_assert_true (clip_preprocess_rgb8 (clip_model_get_preprocess_config (model), frame->rgb,
+                                       frame->width, frame->height, frame->width * 3, pixels,
+                                       &error));
+  g_assert_no_error (error);
+  clip_embed_image (ctx, pixels, image);
+  for (guint i = 0; i < n; i++) {
+    prompts[i] = clip_format_prompt (template_, parsed[i], &error);
+    g_assert_no_error (error);
+  }
+  g_assert_true (clip_embed_text (ctx, (const char *const *) prompts, (int) n, texts, &error));
+  g_assert_no_error (error);
+  clip_score (model, image, texts, (int) n, NULL, probs);
+  for (guint i = 0; i < n; i++)
+    scores[i] = probs[i];
+
+  g_strfreev (prompts);
+  g_strfreev (parsed);
+  g_free (pixels);
+  g_free (image);
+  g_free (texts);
+  g_free (probs);
+  *n_out = n;
+  return scores;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Reading results */
+
+static const GValue *
+field (const GstStructure *s, const char *name, GType type)
+{
+  const GValue *value = gst_structure_get_value (s, name);
+
+  if (!value)
+    g_error ("field %s missing from %" GST_PTR_FORMAT, name, s);
+  g_assert_cmpstr (G_VALUE_TYPE_NAME (value), ==, g_type_name (type));
+  return value;
+}
+
+static char **
+string_array (const GstStructure *s, const char *name)
+{
+  const GValue *array = field (s, name, GST_TYPE_ARRAY);
+  guint n = gst_value_array_get_size (array);
+  char **strings = g_new0 (char *, n + 1);
+
+  for (guint i = 0; i < n; i++) {
+    const GValue *item = gst_value_array_get_value (array, i);
+
+    g_assert_true (G_VALUE_HOLDS_STRING (item));
+    strings[i] = g_value_dup_string (item);
+  }
+  return strings;
+}
+
+static double *
+double_array (const GstStructure *s, const char *name, guint *n_out)
+{
+  const GValue *array = field (s, name, GST_TYPE_ARRAY);
+  guint n = gst_value_array_get_size (array);
+  double *numbers = g_new0 (double, MAX (n, 1));
+
+  for (guint i = 0; i < n; i++) {
+    const GValue *item = gst_value_array_get_value (array, i);
+
+    g_assert_true (G_VALUE_HOLDS_DOUBLE (item));
+    numbers[i] = g_value_get_double (item);
+  }
+  *n_out = n;
+  return numbers;
+}
+
+static guint64
+uint64_field (const GstStructure *s, const char *name)
+{
+  return g_value_get_uint64 (field (s, name, G_TYPE_UINT64));
+}
+
+/* Every field present with its type, and consistent with the others: scores are a
+ * distribution, the top lists are the best entries above threshold in order, top-label is
+ * the argmax. */
+static void
+check_result (const GstStructure *s, guint top_k, double threshold)
+{
+  g_auto (GStrv) labels = string_array (s, "labels");
+  g_auto (GStrv) top_labels = string_array (s, "top-labels");
+  guint n, n_top, n_labels = g_strv_length (labels);
+  g_autofree double *scores = double_array (s, "scores", &n);
+  g_autofree double *top_scores = double_array (s, "top-scores", &n_top);
+  const char *top_label = g_value_get_string (field (s, "top-label", G_TYPE_STRING));
+  double top_score = g_value_get_double (field (s, "top-score", G_TYPE_DOUBLE));
+  double sum = 0, best = -1;
+  guint above = 0, best_i = 0;
+
+  g_assert_cmpuint (n, ==, n_labels);
+  g_assert_cmpuint (n_top, ==, g_strv_length (top_labels));
+  uint64_field (s, "analysed-pts");
+  uint64_field (s, "latency");
+  uint64_field (s, "timestamp");
+  uint64_field (s, "stream-time");
+  uint64_field (s, "running-time");
+
+  for (guint i = 0; i < n; i++) {
+    g_assert_cmpfloat (scores[i], >=, 0.0);
+    sum += scores[i];
+    above += scores[i] >= threshold;
+    if (scores[i] > best) {
+      best = scores[i];
+      best_i = i;
+    }
+  }
+  g_assert_cmpfloat_with_epsilon (sum, 1.0, 1e-4);
+  g_assert_cmpstr (top_label, ==, labels[best_i]);
+  g_assert_cmpfloat (top_score, ==, best);
+  g_assert_cmpuint (n_top, ==, MIN (top_k, above));
+  for (guint i = 0; i < n_top; i++) {
+    guint index = 0;
+
+    while (index < n && g_strcmp0 (labels[index], top_labels[i]) != 0)
+      index++;
+    g_assert_cmpuint (index, <, n);
+    g_assert_cmpfloat (top_scores[i], ==, scores[index]);
+    g_assert_cmpfloat (top_scores[i], >=, threshold);
+    if (i > 0)
+      g_assert_cmpfloat (top_scores[i], <=, top_scores[i - 1]);
+  }
+}
+
+/* The scores of s equal the engine's for frame with these labels and template. */
+static gboolean
+result_matches (const GstStructure *s, const Frame *frame, const char *labels,
+                const char *template_)
+{
+  g_auto (GStrv) got_labels = string_array (s, "labels");
+  g_auto (GStrv) want_labels = clip_labels_parse (labels);
+  guint n_got, n_want;
+  g_autofree double *got = double_array (s, "scores", &n_got);
+  g_autofree double *want = NULL;
+
+  if (!g_strv_equal ((const char *const *) got_labels, (const char *const *) want_labels))
+    return FALSE;
+  want = expected_scores (ref_model, ref_ctx, frame, labels, template_, &n_want);
+  g_assert_cmpuint (n_got, ==, n_want);
+  for (guint i = 0; i < n_got; i++) {
+    if (fabs (got[i] - want[i]) > SCORE_TOLERANCE) {
+      g_test_message ("score %u: %.9f, engine says %.9f", i, got[i], want[i]);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+static const GstStructure *
+buffer_result (GstBuffer *buffer)
+{
+  GstCustomMeta *meta = gst_buffer_get_custom_meta (buffer, META_NAME);
+
+  return meta ? gst_custom_meta_get_structure (meta) : NULL;
+}
+
+/* Pops every pending message of these types (and drops the others). */
+static GList *
+pop_messages (GstBus *bus, GstMessageType types)
+{
+  GList *messages = NULL;
+  GstMessage *message;
+
+  while ((message = gst_bus_pop_filtered (bus, types)))
+    messages = g_list_append (messages, message);
+  return messages;
+}
+
+static guint
+count_messages (GList *messages, GstMessageType type)
+{
+  guint n = 0;
+
+  for (GList *l = messages; l; l = l->next)
+    n += GST_MESSAGE_TYPE (l->data) == type;
+  return n;
+}
+
+static const GstStructure *
+result_message (GstMessage *message, GstElement *element)
+{
+  const GstStructure *s = gst_message_get_structure (message);
+
+  g_assert_cmpint (GST_MESSAGE_TYPE (message), ==, GST_MESSAGE_ELEMENT);
+  g_assert_true (GST_MESSAGE_SRC (message) == GST_OBJECT (element));
+  g_assert_cmpstr (gst_structure_get_name (s), ==, "clipclassify");
+  return s;
+}
+
+/* Same fields, same values (the meta's structure has the meta's name). */
+static void
+assert_same_fields (const GstStructure *a, const GstStructure *b)
+{
+  g_assert_cmpint (gst_structure_n_fields (a), ==, gst_structure_n_fields (b));
+  for (int i = 0; i < gst_structure_n_fields (a); i++) {
+    const char *name = gst_structure_nth_field_name (a, i);
+    const GValue *other = gst_structure_get_value (b, name);
+
+    g_assert_nonnull (other);
+    g_assert_cmpint (gst_value_compare (gst_structure_get_value (a, name), other), ==,
+                     GST_VALUE_EQUAL);
+  }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Harness */
+
+typedef struct {
+  GstHarness *h;
+  GstElement *element;
+  GstBus *bus;
+} Fixture;
+
+static void
+fixture_setup (Fixture *f, const char *model, const char *first_property, ...)
+{
+  va_list args;
+
+  f->element = gst_object_ref_sink (gst_element_factory_make ("clipclassify", NULL));
+  g_assert_nonnull (f->element);
+  g_object_set (f->element, "model", model, "threads", 1, NULL);
+  va_start (args, first_property);
+  if (first_property)
+    g_object_set_valist (G_OBJECT (f->element), first_property, args);
+  va_end (args);
+  f->bus = gst_bus_new ();
+  gst_element_set_bus (f->element, f->bus);
+  f->h = gst_harness_new_with_element (f->element, "sink", "src");
+}
+
+static void
+fixture_teardown (Fixture *f)
+{
+  gst_harness_teardown (f->h);
+  gst_element_set_bus (f->element, NULL);
+  gst_object_unref (f->bus);
+  gst_object_unref (f->element);
+}
+
+static const char *
+caps_string (GstVideoFormat format, int width, int height)
+{
+  static char caps[256];
+
+  g_snprintf (caps, sizeof caps, "video/x-raw,format=%s,width=%d,height=%d,framerate=30/1",
+              gst_video_format_to_string (format), width, height);
+  return caps;
+}
+
+static guint64
+get_uint64 (GstElement *element, const char *property)
+{
+  guint64 value;
+
+  g_object_get (element, property, &value, NULL);
+  return value;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Tests */
+
+#define LABELS "cat, dog, a red car, salt\\, pepper"
+
+static void
+test_labels_parse (void)
+{
+  g_auto (GStrv) a = clip_labels_parse ("  cat,dog , a red car,, ,");
+  g_auto (GStrv) b = clip_labels_parse ("salt\\, pepper, back\\\\slash,\\n kept");
+  g_auto (GStrv) c = clip_labels_parse (NULL);
+  g_auto (GStrv) d = clip_labels_parse (" ,\t, ");
+  g_auto (GStrv) e = clip_labels_parse ("salt, pepper; dog ;; a cat, sleeping;");
+  g_auto (GStrv) f = clip_labels_parse ("a\\;b, c");
+  const char *want_a[] = { "cat", "dog", "a red car", NULL };
+  const char *want_b[] = { "salt, pepper", "back\\slash", "\\n kept", NULL };
+  const char *want_e[] = { "salt, pepper", "dog", "a cat, sleeping", NULL };
+  const char *want_f[] = { "a;b", "c", NULL };
+
+  g_assert_true (g_strv_equal ((const char *const *) a, want_a));
+  g_assert_true (g_strv_equal ((const char *const *) b, want_b));
+  g_assert_true (g_strv_equal ((const char *const *) e, want_e));
+  g_assert_true (g_strv_equal ((const char *const *) f, want_f));
+  g_assert_cmpuint (g_strv_length (c), ==, 0);
+  g_assert_cmpuint (g_strv_length (d), ==, 0);
+}
+
+static void
+test_model_cache_shared (void)
+{
+  GError *error = NULL;
+  char *dotted = g_build_filename (fixture_dir, ".", "tiny", NULL);
+  ClipModel *a = clip_model_cache_acquire (tiny_model, &error);
+  ClipModel *b = clip_model_cache_acquire (dotted, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (a);
+  g_assert_true (a == b);
+  g_assert_null (clip_model_cache_acquire ("/nonexistent/clipclassify-model", &error));
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  clip_model_cache_release (a);
+  clip_model_cache_release (b);
+  g_free (dotted);
+}
+
+/* Sync mode on RGB: each buffer is the input buffer itself, untouched, carrying the meta of its
+ * own frame; the message has the same fields; values are the engine's. */
+static void
+test_sync_message_and_meta (void)
+{
+  Fixture f;
+  Frame *frames[3];
+
+  fixture_setup (&f, tiny_model, "mode", 1, "labels", LABELS, "top-k", 2, NULL);
+  gst_harness_set_src_caps_str (f.h, caps_string (GST_VIDEO_FORMAT_RGB, 64, 48));
+
+  for (guint i = 0; i < G_N_ELEMENTS (frames); i++) {
+    GstClockTime pts = i * GST_SECOND / 30;
+    GstBuffer *in, *out;
+    GBytes *bytes;
+    GList *messages;
+    const GstStructure *meta, *message;
+
+    frames[i] = frame_new (64, 48, 100 + i);
+    in = frame_to_buffer (frames[i], GST_VIDEO_FORMAT_RGB, pts);
+    bytes = buffer_bytes (in);
+    g_assert_cmpint (gst_harness_push (f.h, in), ==, GST_FLOW_OK);
+    out = gst_harness_pull (f.h);
+    g_assert_true (out == in);   /* in place: the very same buffer */
+    assert_buffer_bytes (out, bytes);
+
+    meta = buffer_result (out);
+    g_assert_nonnull (meta);
+    g_assert_cmpstr (gst_structure_get_name (meta), ==, META_NAME);
+    check_result (meta, 2, 0.0);
+    g_assert_true (result_matches (meta, frames[i], LABELS, CLIP_DEFAULT_TEMPLATE));
+    g_assert_cmpuint (uint64_field (meta, "analysed-pts"), ==, pts);
+    g_assert_cmpuint (uint64_field (meta, "timestamp"), ==, pts);
+    g_assert_cmpuint (uint64_field (meta, "stream-time"), ==, pts);
+    g_assert_cmpuint (uint64_field (meta, "running-time"), ==, pts);
+    g_assert_cmpuint (uint64_field (meta, "latency"), >, 0);
+
+    messages = pop_messages (f.bus, GST_MESSAGE_ELEMENT);
+    g_assert_cmpuint (g_list_length (messages), ==, 1);
+    message = result_message (messages->data, f.element);
+    assert_same_fields (message, meta);
+
+    g_list_free_full (messages, (GDestroyNotify) gst_message_unref);
+    g_bytes_unref (bytes);
+    gst_buffer_unref (out);
+  }
+
+  g_assert_cmpuint (get_uint64 (f.element, "frames-analysed"), ==, 3);
+  g_assert_cmpuint (get_uint64 (f.element, "frames-skipped"), ==, 0);
+  g_assert_cmpuint (get_uint64 (f.element, "last-latency"), >, 0);
+
+  /* threshold filters the top lists; a new template changes the prompts */
+  g_object_set (f.element, "threshold", 0.3, "top-k", 10, "template", "{}",
+                "post-messages", FALSE, NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (frames); i++) {
+    GstBuffer *out;
+
+    gst_harness_push (f.h, frame_to_buffer (frames[i], GST_VIDEO_FORMAT_RGB, 0));
+    out = gst_harness_pull (f.h);
+    check_result (buffer_result (out), 10, 0.3);
+    g_assert_true (result_matches (buffer_result (out), frames[i], LABELS, "{}"));
+    gst_buffer_unref (out);
+  }
+  g_assert_null (gst_bus_pop_filtered (f.bus, GST_MESSAGE_ELEMENT));
+
+  for (guint i = 0; i < G_N_ELEMENTS (frames); i++)
+    frame_free (frames[i]);
+  fixture_teardown (&f);
+}
+
+/* Async: results arrive on later buffers, each naming the frame it came from, with that
+ * frame's values; every frame is either analysed or skipped; the last one's result comes out
+ * as a message at EOS. */
+static void
+test_async_results (void)
+{
+  const guint n_frames = 24;
+  Frame *frames[4];
+  Fixture f;
+  GList *messages;
+  guint n_metas = 0, n_messages = 0;
+  GstEvent *event;
+
+  fixture_setup (&f, tiny_model, "labels", LABELS, NULL);
+  gst_harness_set_src_caps_str (f.h, caps_string (GST_VIDEO_FORMAT_RGB, 64, 48));
+  for (guint i = 0; i < G_N_ELEMENTS (frames); i++)
+    frames[i] = frame_new (64, 48, 200 + i);
+
+  for (guint i = 0; i < n_frames; i++) {
+    GstClockTime pts = i * GST_SECOND / 30;
+    GstBuffer *in = frame_to_buffer (frames[i % 4], GST_VIDEO_FORMAT_RGB, pts), *out;
+    GBytes *bytes = buffer_bytes (in);
+    const GstStructure *s;
+
+    g_assert_cmpint (gst_harness_push (f.h, in), ==, GST_FLOW_OK);
+    out = gst_harness_pull (f.h);
+    assert_buffer_bytes (out, bytes);
+    if ((s = buffer_result (out))) {
+      guint64 analysed = uint64_field (s, "analysed-pts");
+      guint index = (guint) (analysed / (GST_SECOND / 30));
+
+      check_result (s, 3, 0.0);
+      g_assert_cmpuint (analysed, <, pts);   /* never this buffer's own frame */
+      g_assert_cmpuint (uint64_field (s, "timestamp"), ==, pts);
+      g_assert_true (result_matches (s, frames[index % 4], LABELS, CLIP_DEFAULT_TEMPLATE));
+      n_metas++;
+    }
+    g_bytes_unref (bytes);
+    gst_buffer_unref (out);
+    g_usleep (2000);
+  }
+
+  gst_harness_push_event (f.h, gst_event_new_eos ());
+  while ((event = gst_harness_pull_event (f.h))) {
+    GstEventType type = GST_EVENT_TYPE (event);
+
+    gst_event_unref (event);
+    if (type == GST_EVENT_EOS)
+      break;
+  }
+
+  messages = pop_messages (f.bus, GST_MESSAGE_ELEMENT);
+  for (GList *l = messages; l; l = l->next) {
+    const GstStructure *s = result_message (l->data, f.element);
+    guint index = (guint) (uint64_field (s, "analysed-pts") / (GST_SECOND / 30));
+
+    check_result (s, 3, 0.0);
+    g_assert_true (result_matches (s, frames[index % 4], LABELS, CLIP_DEFAULT_TEMPLATE));
+    n_messages++;
+  }
+  g_test_message ("%u frames: %u results, %" G_GUINT64_FORMAT " skipped", n_frames, n_messages,
+                  get_uint64 (f.element, "frames-skipped"));
+  /* one more message than metas: the result that was pending at EOS */
+  g_assert_cmpuint (n_messages, ==, n_metas + 1);
+  g_assert_cmpuint (get_uint64 (f.element, "frames-analysed"), ==, n_messages);
+  g_assert_cmpuint (get_uint64 (f.element, "frames-analysed")
+                    + get_uint64 (f.element, "frames-skipped"), ==, n_frames);
+
+  g_list_free_full (messages, (GDestroyNotify) gst_message_unref);
+  for (guint i = 0; i < G_N_ELEMENTS (frames); i++)
+    frame_free (frames[i]);
+  fixture_teardown (&f);
+}
+
+/* interval=N in sync mode: exactly frames 0, N, 2N... carry a result. */
+static void
+test_interval (void)
+{
+  Fixture f;
+  Frame *frame = frame_new (64, 48, 7);
+
+  fixture_setup (&f, tiny_model, "mode", 1, "labels", LABELS, "interval", 3, NULL);
+  gst_harness_set_src_caps_str (f.h, caps_string (GST_VIDEO_FORMAT_RGB, 64, 48));
+  for (guint i = 0; i < 10; i++) {
+    GstBuffer *out;
+
+    gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, i * GST_MSECOND));
+    out = gst_harness_pull (f.h);
+    g_assert_cmpint (buffer_result (out) != NULL, ==, i % 3 == 0);
+    gst_buffer_unref (out);
+  }
+  g_assert_cmpuint (get_uint64 (f.element, "frames-analysed"), ==, 4);
+  frame_free (frame);
+  fixture_teardown (&f);
+}
+
+/* EOS in sync mode: every frame's result is on its buffer before EOS goes downstream. */
+static void
+test_sync_eos (void)
+{
+  Fixture f;
+  Frame *frame = frame_new (64, 48, 9);
+  GstEvent *event;
+  guint n_buffers = 0;
+  GstBuffer *out;
+  GList *messages;
+
+  fixture_setup (&f, tiny_model, "mode", 1, "labels", LABELS, NULL);
+  gst_harness_set_src_caps_str (f.h, caps_string (GST_VIDEO_FORMAT_RGB, 64, 48));
+  for (guint i = 0; i < 5; i++)
+    gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, i * GST_MSECOND));
+  gst_harness_push_event (f.h, gst_event_new_eos ());
+
+  while ((out = gst_harness_try_pull (f.h))) {
+    g_assert_nonnull (buffer_result (out));
+    n_buffers++;
+    gst_buffer_unref (out);
+  }
+  g_assert_cmpuint (n_buffers, ==, 5);
+  while ((event = gst_harness_try_pull_event (f.h)) && GST_EVENT_TYPE (event) != GST_EVENT_EOS)
+    gst_event_unref (event);
+  g_assert_nonnull (event);
+  gst_event_unref (event);
+
+  messages = pop_messages (f.bus, GST_MESSAGE_ELEMENT);
+  g_assert_cmpuint (g_list_length (messages), ==, 5);
+  g_list_free_full (messages, (GDestroyNotify) gst_message_unref);
+  frame_free (frame);
+  fixture_teardown (&f);
+}
+
+typedef struct {
+  GstElement *element;
+  const char *const *sets;
+  guint n_sets;
+  volatile gint stop;
+} Relabeler;
+
+static gpointer
+relabel_thread (gpointer data)
+{
+  Relabeler *r = data;
+
+  for (guint i = 0; !g_atomic_int_get (&r->stop); i++) {
+    g_object_set (r->element, "labels", r->sets[i % r->n_sets], NULL);
+    g_usleep (300);
+  }
+  return NULL;
+}
+
+/* Labels changed from another thread while buffers flow: every result is scored against
+ * exactly one complete label set (its labels, and the scores the engine gives that set). */
+static void
+run_relabel (int mode)
+{
+  static const char *const sets[] = {
+    "cat, dog",
+    "car, tree, house",
+    "a dog on a beach, a cat on a sofa, an empty room, salt\\, pepper",
+  };
+  Frame *frames[3];
+  Fixture f;
+  Relabeler r = { NULL, sets, G_N_ELEMENTS (sets), 0 };
+  GThread *thread;
+  GList *messages;
+  guint n_results = 0, seen[G_N_ELEMENTS (sets)] = { 0 };
+  GstBuffer *out;
+
+  fixture_setup (&f, tiny_model, "mode", mode, "labels", sets[0], NULL);
+  gst_harness_set_src_caps_str (f.h, caps_string (GST_VIDEO_FORMAT_RGB, 64, 48));
+  for (guint i = 0; i < G_N_ELEMENTS (frames); i++)
+    frames[i] = frame_new (64, 48, 300 + i);
+
+  r.element = f.element;
+  thread = g_thread_new ("relabel", relabel_thread, &r);
+  for (guint i = 0; i < 90; i++) {
+    gst_harness_push (f.h, frame_to_buffer (frames[i % 3], GST_VIDEO_FORMAT_RGB,
+                                            i * GST_MSECOND));
+    gst_buffer_unref (gst_harness_pull (f.h));
+    g_usleep (500);
+  }
+  g_atomic_int_set (&r.stop, 1);
+  g_thread_join (thread);
+
+  messages = pop_messages (f.bus, GST_MESSAGE_ELEMENT);
+  for (GList *l = messages; l; l = l->next) {
+    const GstStructure *s = result_message (l->data, f.element);
+    guint index = (guint) (uint64_field (s, "analysed-pts") / GST_MSECOND);
+    guint matched = 0;
+
+    check_result (s, 3, 0.0);
+    for (guint k = 0; k < G_N_ELEMENTS (sets); k++) {
+      if (result_matches (s, frames[index % 3], sets[k], CLIP_DEFAULT_TEMPLATE)) {
+        matched++;
+        seen[k]++;
+      }
+    }
+    g_assert_cmpuint (matched, ==, 1);
+    n_results++;
+  }
+  g_test_message ("%u results: %u / %u / %u per label set", n_results, seen[0], seen[1],
+                  seen[2]);
+  g_assert_cmpuint (n_results, >, 0);
+  g_list_free_full (messages, (GDestroyNotify) gst_message_unref);
+
+  /* Settled: in sync mode the next frame after a change is scored against the new set. */
+  if (mode == 1) {
+    g_object_set (f.element, "labels", sets[1], NULL);
+    gst_harness_push (f.h, frame_to_buffer (frames[0], GST_VIDEO_FORMAT_RGB, 0));
+    out = gst_harness_pull (f.h);
+    g_assert_true (result_matches (buffer_result (out), frames[0], sets[1],
+                                   CLIP_DEFAULT_TEMPLATE));
+    gst_buffer_unref (out);
+  }
+
+  for (guint i = 0; i < G_N_ELEMENTS (frames); i++)
+    frame_free (frames[i]);
+  fixture_teardown (&f);
+}
+
+static void
+test_relabel_sync (void)
+{
+  run_relabel (1);
+}
+
+static void
+test_relabel_async (void)
+{
+  run_relabel (0);
+}
+
+/* Caps change mid-stream (size and format): the element follows, output bytes stay the input
+ * bytes, and RGB-family frames still give the engine's values. */
+static void
+test_renegotiation (void)
+{
+  static const struct {
+    GstVideoFormat format;
+    int width, height;
+    gboolean exact;           /* RGB family: an exact expectation exists */
+  } steps[] = {
+    {GST_VIDEO_FORMAT_RGB, 64, 48, TRUE},
+    {GST_VIDEO_FORMAT_BGRx, 80, 60, TRUE},
+    {GST_VIDEO_FORMAT_I420, 64, 48, FALSE},
+    {GST_VIDEO_FORMAT_NV12, 50, 38, FALSE},
+    {GST_VIDEO_FORMAT_YUY2, 64, 48, FALSE},
+    {GST_VIDEO_FORMAT_GRAY8, 40, 40, FALSE},
+    {GST_VIDEO_FORMAT_RGB, 37, 33, TRUE},
+  };
+  Fixture f;
+
+  fixture_setup (&f, tiny_model, "mode", 1, "labels", LABELS, NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (steps); i++) {
+    Frame *frame = frame_new (steps[i].width, steps[i].height, 400 + i);
+
+    gst_harness_set_src_caps_str (f.h, caps_string (steps[i].format, steps[i].width,
+                                                     steps[i].height));
+    for (guint j = 0; j < 2; j++) {
+      GstBuffer *in = frame_to_buffer (frame, steps[i].format, j * GST_MSECOND), *out;
+      GBytes *bytes = buffer_bytes (in);
+      const GstStructure *s;
+
+      g_assert_cmpint (gst_harness_push (f.h, in), ==, GST_FLOW_OK);
+      out = gst_harness_pull (f.h);
+      assert_buffer_bytes (out, bytes);
+      s = buffer_result (out);
+      g_assert_nonnull (s);
+      check_result (s, 3, 0.0);
+      if (steps[i].exact)
+        g_assert_true (result_matches (s, frame, LABELS, CLIP_DEFAULT_TEMPLATE));
+      g_bytes_unref (bytes);
+      gst_buffer_unref (out);
+    }
+    frame_free (frame);
+  }
+  g_assert_null (gst_bus_pop_filtered (f.bus, GST_MESSAGE_ERROR | GST_MESSAGE_WARNING));
+  fixture_teardown (&f);
+}
+
+/* Empty labels: one warning, buffers pass without results. Then labels make results appear. */
+static void
+test_empty_labels (void)
+{
+  Fixture f;
+  Frame *frame = frame_new (64, 48, 11);
+  GList *messages;
+  GstBuffer *out;
+
+  fixture_setup (&f, tiny_model, "mode", 1, "labels", " , ,", NULL);
+  gst_harness_set_src_caps_str (f.h, caps_string (GST_VIDEO_FORMAT_RGB, 64, 48));
+  for (guint i = 0; i < 5; i++) {
+    GstBuffer *in = frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, i * GST_MSECOND);
+    GBytes *bytes = buffer_bytes (in);
+
+    g_assert_cmpint (gst_harness_push (f.h, in), ==, GST_FLOW_OK);
+    out = gst_harness_pull (f.h);
+    assert_buffer_bytes (out, bytes);
+    g_assert_null (buffer_result (out));
+    gst_buffer_unref (out);
+    g_bytes_unref (bytes);
+  }
+  messages = pop_messages (f.bus, GST_MESSAGE_ELEMENT | GST_MESSAGE_WARNING);
+  g_assert_cmpuint (g_list_length (messages), ==, 1);
+  g_assert_cmpuint (count_messages (messages, GST_MESSAGE_WARNING), ==, 1);
+  g_list_free_full (messages, (GDestroyNotify) gst_message_unref);
+
+  g_object_set (f.element, "labels", "cat", NULL);
+  gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, 0));
+  out = gst_harness_pull (f.h);
+  g_assert_true (result_matches (buffer_result (out), frame, "cat", CLIP_DEFAULT_TEMPLATE));
+  gst_buffer_unref (out);
+
+  frame_free (frame);
+  fixture_teardown (&f);
+}
+
+/* A template without "{}" is refused with a warning; the element keeps going. */
+static void
+test_bad_template (void)
+{
+  Fixture f;
+  Frame *frame = frame_new (64, 48, 12);
+  GstMessage *warning;
+  GstBuffer *out;
+
+  fixture_setup (&f, tiny_model, "mode", 1, "labels", LABELS, NULL);
+  gst_harness_set_src_caps_str (f.h, caps_string (GST_VIDEO_FORMAT_RGB, 64, 48));
+  gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, 0));
+  gst_buffer_unref (gst_harness_pull (f.h));
+
+  g_object_set (f.element, "template", "no placeholder", NULL);
+  for (guint i = 0; i < 2; i++) {
+    gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, 0));
+    out = gst_harness_pull (f.h);
+    /* the previous, complete set stays in use */
+    g_assert_true (result_matches (buffer_result (out), frame, LABELS, CLIP_DEFAULT_TEMPLATE));
+    gst_buffer_unref (out);
+  }
+  warning = gst_bus_pop_filtered (f.bus, GST_MESSAGE_WARNING);
+  g_assert_nonnull (warning);
+  gst_message_unref (warning);
+  g_assert_null (gst_bus_pop_filtered (f.bus, GST_MESSAGE_WARNING | GST_MESSAGE_ERROR));
+  frame_free (frame);
+  fixture_teardown (&f);
+}
+
+/* overlay=false: bytes identical (checked everywhere above). overlay=true without downstream
+ * support: blended into the pixels; with it: attached as meta, pixels untouched. In both the
+ * model sees the clean frame. */
+static void
+test_overlay (void)
+{
+  Frame *frame = frame_new (160, 120, 13);
+
+  for (guint attach = 0; attach < 2; attach++) {
+    Fixture f;
+    GstBuffer *in, *out;
+    GBytes *bytes;
+    GstVideoOverlayCompositionMeta *meta;
+
+    fixture_setup (&f, tiny_model, "mode", 1, "labels", LABELS, "overlay", TRUE, NULL);
+    if (attach) {
+      gst_harness_add_propose_allocation_meta (f.h,
+          GST_VIDEO_OVERLAY_COMPOSITION_META_API_TYPE, NULL);
+      gst_harness_set_sink_caps_str (f.h,
+          "video/x-raw(memory:SystemMemory, meta:GstVideoOverlayComposition),format=RGB,"
+          "width=160,height=120,framerate=30/1");
+    } else {
+      gst_harness_set_sink_caps_str (f.h, caps_string (GST_VIDEO_FORMAT_RGB, 160, 120));
+    }
+    gst_harness_set_src_caps_str (f.h, caps_string (GST_VIDEO_FORMAT_RGB, 160, 120));
+
+    for (guint i = 0; i < 2; i++) {
+      in = frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, i * GST_MSECOND);
+      bytes = buffer_bytes (in);
+      g_assert_cmpint (gst_harness_push (f.h, in), ==, GST_FLOW_OK);
+      out = gst_harness_pull (f.h);
+      g_assert_true (result_matches (buffer_result (out), frame, LABELS,
+                                     CLIP_DEFAULT_TEMPLATE));
+      meta = gst_buffer_get_video_overlay_composition_meta (out);
+      if (attach) {
+        g_assert_nonnull (meta);
+        g_assert_cmpuint (gst_video_overlay_composition_n_rectangles (meta->overlay), >, 0);
+        assert_buffer_bytes (out, bytes);
+      } else {
+        GBytes *drawn = buffer_bytes (out);
+
+        g_assert_null (meta);
+        g_assert_false (g_bytes_equal (drawn, bytes));
+        g_bytes_unref (drawn);
+      }
+      g_bytes_unref (bytes);
+      gst_buffer_unref (out);
+    }
+    fixture_teardown (&f);
+  }
+  frame_free (frame);
+}
+
+/* The meta is kept on buffer copies and through videoscale + videoconvert. */
+static void
+test_meta_copy_and_scale (void)
+{
+  char *launch = g_strdup_printf ("clipclassify model=\"%s\" threads=1 mode=sync labels=\"%s\" "
+                                  "! videoscale ! videoconvert", tiny_model, "cat,dog");
+  GstHarness *h = gst_harness_new_parse (launch);
+  Frame *frame = frame_new (64, 48, 14);
+  GstBuffer *out, *copy;
+  GstVideoMeta *video_meta;
+
+  gst_harness_set_sink_caps_str (h, caps_string (GST_VIDEO_FORMAT_I420, 32, 24));
+  gst_harness_set_src_caps_str (h, caps_string (GST_VIDEO_FORMAT_RGB, 64, 48));
+  gst_harness_push (h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, 0));
+  out = gst_harness_pull (h);
+
+  video_meta = gst_buffer_get_video_meta (out);
+  if (video_meta)
+    g_assert_cmpuint (video_meta->width, ==, 32);
+  g_assert_nonnull (buffer_result (out));
+  g_assert_true (result_matches (buffer_result (out), frame, "cat,dog",
+                                 CLIP_DEFAULT_TEMPLATE));
+
+  copy = gst_buffer_copy (out);
+  g_assert_nonnull (buffer_result (copy));
+  assert_same_fields (buffer_result (copy), buffer_result (out));
+
+  gst_buffer_unref (copy);
+  gst_buffer_unref (out);
+  frame_free (frame);
+  gst_harness_teardown (h);
+  g_free (launch);
+}
+
+static void
+check_load_error (const char *model, GstResourceError code)
+{
+  GstElement *element = gst_object_ref_sink (gst_element_factory_make ("clipclassify", NULL));
+  GstBus *bus = gst_bus_new ();
+  GstMessage *message;
+  GError *error = NULL;
+  char *debug = NULL;
+
+  g_object_set (element, "model", model, "labels", "cat", NULL);
+  gst_element_set_bus (element, bus);
+  g_assert_cmpint (gst_element_set_state (element, GST_STATE_PAUSED), ==,
+                   GST_STATE_CHANGE_FAILURE);
+  message = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  g_assert_nonnull (message);
+  gst_message_parse_error (message, &error, &debug);
+  g_test_message ("%s", error->message);
+  g_assert_error (error, GST_RESOURCE_ERROR, (gint) code);
+  g_assert_nonnull (strstr (error->message, model));
+  g_assert_nonnull (strstr (error->message, "download-model.sh"));
+
+  g_clear_error (&error);
+  g_free (debug);
+  gst_message_unref (message);
+  gst_element_set_state (element, GST_STATE_NULL);
+  gst_element_set_bus (element, NULL);
+  gst_object_unref (bus);
+  gst_object_unref (element);
+}
+
+static void
+test_missing_model (void)
+{
+  char *missing = g_build_filename (fixture_dir, "no-such-model", NULL);
+
+  check_load_error (missing, GST_RESOURCE_ERROR_NOT_FOUND);
+  g_free (missing);
+}
+
+static void
+test_corrupt_model (void)
+{
+  const char *files[] = { "config.json", "vocab.json", "merges.txt",
+    "preprocessor_config.json" };
+  char *corrupt = g_build_filename (fixture_dir, "corrupt", NULL);
+  GError *error = NULL;
+  char *path;
+
+  g_assert_cmpint (g_mkdir_with_parents (corrupt, 0755), ==, 0);
+  for (guint i = 0; i < G_N_ELEMENTS (files); i++) {
+    char *from = g_build_filename (tiny_model, files[i], NULL), *contents;
+    gsize length;
+
+    path = g_build_filename (corrupt, files[i], NULL);
+    g_assert_true (g_file_get_contents (from, &contents, &length, &error));
+    g_assert_true (g_file_set_contents (path, contents, length, &error));
+    g_free (contents);
+    g_free (from);
+    g_free (path);
+  }
+  /* a safetensors header length pointing far past the end of the file */
+  path = g_build_filename (corrupt, "model.safetensors", NULL);
+  g_assert_true (g_file_set_contents (path, "\xff\xff\xff\x00\x00\x00\x00\x00{\"a\":", 14,
+                                      &error));
+  g_assert_no_error (error);
+
+  check_load_error (corrupt, GST_RESOURCE_ERROR_OPEN_READ);
+  g_free (path);
+  g_free (corrupt);
+}
+
+static gboolean
+bus_has_error (GstBus *bus)
+{
+  GstMessage *message = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+
+  if (!message)
+    return FALSE;
+  {
+    GError *error = NULL;
+
+    gst_message_parse_error (message, &error, NULL);
+    g_test_message ("error: %s", error->message);
+    g_error_free (error);
+  }
+  gst_message_unref (message);
+  return TRUE;
+}
+
+/* NULL <-> PLAYING many times, both modes, two elements sharing one model. */
+static void
+test_state_cycling (void)
+{
+  char *launch = g_strdup_printf ("videotestsrc ! video/x-raw,format=I420,width=64,height=48 ! "
+                                  "clipclassify name=a model=\"%s\" threads=1 labels=\"cat,dog\" ! "
+                                  "clipclassify name=b model=\"%s\" threads=1 labels=\"car,tree\" ! "
+                                  "fakesink sync=false", tiny_model, tiny_model);
+  GError *error = NULL;
+  GstElement *pipeline = gst_parse_launch (launch, &error);
+  GstElement *a, *b;
+  GstBus *bus;
+  guint n_results = 0;
+
+  g_assert_no_error (error);
+  bus = gst_element_get_bus (pipeline);
+  a = gst_bin_get_by_name (GST_BIN (pipeline), "a");
+  b = gst_bin_get_by_name (GST_BIN (pipeline), "b");
+  for (guint cycle = 0; cycle < 16; cycle++) {
+    GList *messages;
+
+    g_object_set (a, "mode", cycle % 2, NULL);
+    g_object_set (b, "mode", (cycle / 2) % 2, NULL);
+    g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_PLAYING), !=,
+                     GST_STATE_CHANGE_FAILURE);
+    g_assert_cmpint (gst_element_get_state (pipeline, NULL, NULL, 10 * GST_SECOND), ==,
+                     GST_STATE_CHANGE_SUCCESS);
+    g_usleep ((cycle % 4) * 5000);
+    /* before NULL, which flushes the pipeline's bus */
+    messages = pop_messages (bus, GST_MESSAGE_ELEMENT | GST_MESSAGE_ERROR);
+    g_assert_cmpuint (count_messages (messages, GST_MESSAGE_ERROR), ==, 0);
+    n_results += count_messages (messages, GST_MESSAGE_ELEMENT);
+    g_list_free_full (messages, (GDestroyNotify) gst_message_unref);
+    g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_NULL), ==,
+                     GST_STATE_CHANGE_SUCCESS);
+  }
+  g_test_message ("%u results over the cycles", n_results);
+  g_assert_cmpuint (n_results, >, 0);
+
+  gst_object_unref (a);
+  gst_object_unref (b);
+  gst_object_unref (bus);
+  gst_object_unref (pipeline);
+  g_free (launch);
+}
+
+typedef struct {
+  GMutex lock;
+  GPtrArray *results;         /* GstStructure copies of the metas */
+} Collected;
+
+static void
+on_handoff (GstElement *sink, GstBuffer *buffer, GstPad *pad, gpointer data)
+{
+  Collected *c = data;
+  const GstStructure *s = buffer_result (buffer);
+
+  if (s) {
+    g_mutex_lock (&c->lock);
+    g_ptr_array_add (c->results, gst_structure_copy (s));
+    g_mutex_unlock (&c->lock);
+  }
+}
+
+static guint
+collected (Collected *c)
+{
+  guint n;
+
+  g_mutex_lock (&c->lock);
+  n = c->results->len;
+  g_mutex_unlock (&c->lock);
+  return n;
+}
+
+/* A flushing seek in a real pipeline: results resume from the new position, with stream time
+ * at the position and running time restarting at zero. */
+static void
+test_flushing_seek (void)
+{
+  char *launch = g_strdup_printf ("videotestsrc ! video/x-raw,format=RGB,width=64,height=48,"
+                                  "framerate=30/1 ! clipclassify model=\"%s\" threads=1 "
+                                  "mode=sync labels=\"cat,dog\" ! "
+                                  "fakesink name=sink sync=false signal-handoffs=true",
+                                  tiny_model);
+  GError *error = NULL;
+  GstElement *pipeline = gst_parse_launch (launch, &error), *sink;
+  Collected c = { .results = g_ptr_array_new_with_free_func ((GDestroyNotify) gst_structure_free) };
+  GstBus *bus;
+  guint before;
+  gboolean seen = FALSE;
+
+  g_assert_no_error (error);
+  g_mutex_init (&c.lock);
+  bus = gst_element_get_bus (pipeline);
+  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  g_signal_connect (sink, "handoff", G_CALLBACK (on_handoff), &c);
+
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  g_assert_cmpint (gst_element_get_state (pipeline, NULL, NULL, 10 * GST_SECOND), ==,
+                   GST_STATE_CHANGE_SUCCESS);
+  while (collected (&c) < 5)
+    g_usleep (1000);
+
+  g_assert_true (gst_element_seek_simple (pipeline, GST_FORMAT_TIME,
+                                          GST_SEEK_FLAG_FLUSH | GST_SEEK_FLAG_ACCURATE,
+                                          100 * GST_SECOND));
+  g_assert_cmpint (gst_element_get_state (pipeline, NULL, NULL, 10 * GST_SECOND), ==,
+                   GST_STATE_CHANGE_SUCCESS);
+  g_mutex_lock (&c.lock);
+  before = c.results->len;
+  g_mutex_unlock (&c.lock);
+  while (collected (&c) < before + 5)
+    g_usleep (1000);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  g_assert_false (bus_has_error (bus));
+
+  for (guint i = 0; i < c.results->len; i++) {
+    const GstStructure *s = c.results->pdata[i];
+    guint64 pts = uint64_field (s, "timestamp");
+
+    check_result (s, 3, 0.0);
+    g_assert_cmpuint (uint64_field (s, "analysed-pts"), ==, pts);
+    if (pts >= 100 * GST_SECOND) {
+      /* after the seek, every result is from after it */
+      seen = TRUE;
+      g_assert_cmpuint (uint64_field (s, "stream-time"), ==, pts);
+      g_assert_cmpuint (uint64_field (s, "running-time"), ==, pts - 100 * GST_SECOND);
+    } else {
+      g_assert_false (seen);
+    }
+  }
+  g_assert_true (seen);
+
+  g_ptr_array_unref (c.results);
+  g_mutex_clear (&c.lock);
+  gst_object_unref (sink);
+  gst_object_unref (bus);
+  gst_object_unref (pipeline);
+  g_free (launch);
+}
+
+typedef struct {
+  GstHarness *h;
+  GstBuffer *buffer;
+  GstFlowReturn ret;
+  gint64 returned;
+} Pusher;
+
+static gpointer
+push_thread (gpointer data)
+{
+  Pusher *p = data;
+
+  p->ret = gst_harness_push (p->h, p->buffer);
+  p->returned = g_get_monotonic_time ();
+  return NULL;
+}
+
+/* Sync mode: a streaming thread waiting for its result returns FLUSHING as soon as a flush
+ * starts, not when the inference ends; after the flush, results are fresh again. */
+static void
+test_sync_flush_unblocks (void)
+{
+  Fixture f;
+  Frame *frame = frame_new (320, 240, 15);
+  Pusher p = { 0 };
+  GThread *thread;
+  GstBuffer *out;
+  GstSegment segment;
+  guint64 latency_us;
+  gint64 flushed;
+
+  fixture_setup (&f, slow_model, "mode", 1, "labels", "cat,dog", NULL);
+  gst_harness_set_src_caps_str (f.h, caps_string (GST_VIDEO_FORMAT_RGB, 320, 240));
+  gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, 0));
+  gst_buffer_unref (gst_harness_pull (f.h));
+  latency_us = get_uint64 (f.element, "last-latency") / 1000;
+  g_test_message ("slow model: %" G_GUINT64_FORMAT " us per frame", latency_us);
+
+  p.h = f.h;
+  p.buffer = frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, GST_MSECOND);
+  thread = g_thread_new ("push", push_thread, &p);
+  g_usleep (latency_us / 4);
+  flushed = g_get_monotonic_time ();
+  gst_harness_push_event (f.h, gst_event_new_flush_start ());
+  g_thread_join (thread);
+  g_test_message ("push returned %s %" G_GINT64_FORMAT " us after FLUSH_START",
+                  gst_flow_get_name (p.ret), p.returned - flushed);
+  g_assert_cmpint (p.ret, ==, GST_FLOW_FLUSHING);
+  g_assert_cmpint (p.returned - flushed, <, (gint64) latency_us / 2);
+
+  gst_harness_push_event (f.h, gst_event_new_flush_stop (TRUE));
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  gst_harness_push_event (f.h, gst_event_new_segment (&segment));
+  while ((out = gst_harness_try_pull (f.h)))
+    gst_buffer_unref (out);
+  gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, 2 * GST_MSECOND));
+  out = gst_harness_pull (f.h);
+  g_assert_nonnull (buffer_result (out));
+  g_assert_cmpuint (uint64_field (buffer_result (out), "analysed-pts"), ==, 2 * GST_MSECOND);
+  gst_buffer_unref (out);
+
+  frame_free (frame);
+  fixture_teardown (&f);
+}
+
+/* of a sorted array */
+static double
+median (GArray *values)
+{
+  return values->len ? g_array_index (values, double, values->len / 2) : 0;
+}
+
+static gint
+compare_doubles (gconstpointer a, gconstpointer b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+
+  return x < y ? -1 : x > y;
+}
+
+/* Async with a worker much slower than the frame rate: the streaming thread never waits (busy
+ * means skipped), a result from before a flush is never attached after it, and the cost of a
+ * buffer on the streaming thread is small (printed: 1280x720 I420). */
+static void
+test_async_never_waits (void)
+{
+  Fixture f;
+  Frame *frame = frame_new (1280, 720, 16);
+  GstBuffer *template_ = frame_to_buffer (frame, GST_VIDEO_FORMAT_I420, 0);
+  GArray *handed = g_array_new (FALSE, FALSE, sizeof (double));
+  GArray *skipped = g_array_new (FALSE, FALSE, sizeof (double));
+  GArray *not_sampled = g_array_new (FALSE, FALSE, sizeof (double));
+  double worst_handed = 0;
+  guint64 latency_us, n_pushed = 0;
+  GstSegment segment;
+  GstBuffer *out;
+  GList *messages;
+
+  fixture_setup (&f, slow_model, "labels", "cat,dog", NULL);
+  gst_harness_set_src_caps_str (f.h, caps_string (GST_VIDEO_FORMAT_I420, 1280, 720));
+
+  /* warm up: the label set and one inference */
+  for (; get_uint64 (f.element, "frames-analysed") == 0; n_pushed++) {
+    GstBuffer *in = gst_buffer_copy_deep (template_);
+
+    GST_BUFFER_PTS (in) = n_pushed * GST_MSECOND;
+    gst_harness_push (f.h, in);
+    gst_buffer_unref (gst_harness_pull (f.h));
+    g_usleep (10000);
+  }
+  latency_us = get_uint64 (f.element, "last-latency") / 1000;
+
+  for (guint i = 0; i < 60; i++, n_pushed++) {
+    GstBuffer *in = gst_buffer_copy_deep (template_);
+    guint64 skipped_before = get_uint64 (f.element, "frames-skipped");
+    guint interval = i < 30 ? 1 : 2;
+    gint64 start;
+    double us;
+
+    /* the element samples frames n_pushed % interval == 0, counting from the stream start */
+    g_object_set (f.element, "interval", interval, NULL);
+    GST_BUFFER_PTS (in) = (100 + i) * GST_MSECOND;
+    start = g_get_monotonic_time ();
+    g_assert_cmpint (gst_harness_push (f.h, in), ==, GST_FLOW_OK);
+    us = g_get_monotonic_time () - start;
+    gst_buffer_unref (gst_harness_pull (f.h));
+    if (n_pushed % interval != 0)
+      g_array_append_val (not_sampled, us);
+    else if (get_uint64 (f.element, "frames-skipped") > skipped_before)
+      g_array_append_val (skipped, us);
+    else {
+      g_array_append_val (handed, us);
+      worst_handed = MAX (worst_handed, us);
+    }
+    g_usleep (5000);
+  }
+  g_array_sort (handed, compare_doubles);
+  g_array_sort (skipped, compare_doubles);
+  g_array_sort (not_sampled, compare_doubles);
+  g_test_message ("inference %" G_GUINT64_FORMAT " us; streaming-thread cost per 1280x720 I420 "
+                  "buffer (median, harness push included): handed to the worker %.0f us "
+                  "(%u, worst %.0f), skipped (busy) %.0f us (%u), not sampled %.0f us (%u)",
+                  latency_us, median (handed), handed->len, worst_handed, median (skipped),
+                  skipped->len, median (not_sampled), not_sampled->len);
+  g_assert_cmpuint (skipped->len, >, 0);
+  g_assert_cmpuint (handed->len, >, 0);
+  /* handing a frame over never includes waiting for an inference */
+  g_assert_cmpfloat (worst_handed, <, latency_us / 2.0);
+
+  /* a flush while the worker is busy: its result must not come out after the flush */
+  {
+    GstBuffer *in = gst_buffer_copy_deep (template_);
+
+    g_object_set (f.element, "interval", 1, NULL);
+    GST_BUFFER_PTS (in) = GST_SECOND;
+    gst_harness_push (f.h, in);
+  }
+  gst_harness_push_event (f.h, gst_event_new_flush_start ());
+  gst_harness_push_event (f.h, gst_event_new_flush_stop (TRUE));
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  gst_harness_push_event (f.h, gst_event_new_segment (&segment));
+  while ((out = gst_harness_try_pull (f.h)))
+    gst_buffer_unref (out);
+  /* results from before the flush */
+  messages = pop_messages (f.bus, GST_MESSAGE_ELEMENT);
+  g_list_free_full (messages, (GDestroyNotify) gst_message_unref);
+
+  for (guint i = 0; i < 3 * latency_us / 5000 + 10; i++) {
+    GstBuffer *in = gst_buffer_copy_deep (template_);
+
+    GST_BUFFER_PTS (in) = 10 * GST_SECOND + i * GST_MSECOND;
+    gst_harness_push (f.h, in);
+    out = gst_harness_pull (f.h);
+    if (buffer_result (out))
+      g_assert_cmpuint (uint64_field (buffer_result (out), "analysed-pts"), >=, 10 * GST_SECOND);
+    gst_buffer_unref (out);
+    g_usleep (5000);
+  }
+  gst_harness_push_event (f.h, gst_event_new_eos ());
+  messages = pop_messages (f.bus, GST_MESSAGE_ELEMENT);
+  g_assert_cmpuint (g_list_length (messages), >, 0);
+  for (GList *l = messages; l; l = l->next)
+    g_assert_cmpuint (uint64_field (result_message (l->data, f.element), "analysed-pts"), >=,
+                      10 * GST_SECOND);
+  g_list_free_full (messages, (GDestroyNotify) gst_message_unref);
+
+  g_array_unref (handed);
+  g_array_unref (skipped);
+  g_array_unref (not_sampled);
+  gst_buffer_unref (template_);
+  frame_free (frame);
+  fixture_teardown (&f);
+}
+
+int
+main (int argc, char **argv)
+{
+  const char *build_dir = g_getenv ("CLIP_TEST_BUILD_DIR");
+  const char *tiny_options[] = { "--preset", "tiny", NULL };
+  const char *slow_options[] = { "--preset", "tiny", "--image-size", "224", "--patch-size", "16",
+    "--set", "vision.hidden_size=384", "--set", "vision.intermediate_size=1536",
+    "--set", "vision.num_hidden_layers=4", "--set", "vision.num_attention_heads=6", NULL };
+  ClipContextParams params = clip_context_params_default ();
+  GError *error = NULL;
+  int status;
+
+  g_test_init (&argc, &argv, NULL);
+  gst_init (&argc, &argv);
+
+  fixture_dir = g_build_filename (build_dir ? build_dir : g_get_tmp_dir (), "element-fixtures",
+                                  NULL);
+  g_assert_cmpint (g_mkdir_with_parents (fixture_dir, 0755), ==, 0);
+  tiny_model = make_model ("tiny", tiny_options);
+  slow_model = make_model ("slow", slow_options);
+
+  ref_model = clip_model_load (tiny_model, &error);
+  g_assert_no_error (error);
+  params.n_threads = 1;
+  ref_ctx = clip_context_new (ref_model, &params, &error);
+  g_assert_no_error (error);
+
+  g_test_add_func ("/element/labels/parse", test_labels_parse);
+  g_test_add_func ("/element/model-cache/shared", test_model_cache_shared);
+  g_test_add_func ("/element/sync/message-and-meta", test_sync_message_and_meta);
+  g_test_add_func ("/element/sync/interval", test_interval);
+  g_test_add_func ("/element/sync/eos", test_sync_eos);
+  g_test_add_func ("/element/sync/flush-unblocks", test_sync_flush_unblocks);
+  g_test_add_func ("/element/async/results", test_async_results);
+  g_test_add_func ("/element/async/never-waits", test_async_never_waits);
+  g_test_add_func ("/element/relabel/sync", test_relabel_sync);
+  g_test_add_func ("/element/relabel/async", test_relabel_async);
+  g_test_add_func ("/element/renegotiation", test_renegotiation);
+  g_test_add_func ("/element/labels/empty", test_empty_labels);
+  g_test_add_func ("/element/labels/bad-template", test_bad_template);
+  g_test_add_func ("/element/overlay", test_overlay);
+  g_test_add_func ("/element/meta/copy-and-scale", test_meta_copy_and_scale);
+  g_test_add_func ("/element/errors/missing-model", test_missing_model);
+  g_test_add_func ("/element/errors/corrupt-model", test_corrupt_model);
+  g_test_add_func ("/element/state-cycling", test_state_cycling);
+  g_test_add_func ("/element/flushing-seek", test_flushing_seek);
+
+  status = g_test_run ();
+
+  clip_context_free (ref_ctx);
+  clip_model_unref (ref_model);
+  g_free (tiny_model);
+  g_free (slow_model);
+  g_free (fixture_dir);
+  return status;
+}
