@@ -589,13 +589,19 @@ static GstStateChangeReturn
 gst_clip_classify_change_state (GstElement *element, GstStateChange transition)
 {
   GstClipClassify *self = GST_CLIP_CLASSIFY (element);
+  GstStateChangeReturn ret;
 
   /* Before chaining up: a streaming thread waiting for a sync result must return FLUSHING,
    * or deactivating the pads would wait for it. */
   if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
     clip_worker_set_flushing (self->worker, TRUE);
 
-  return GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
+  ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
+
+  /* Still PAUSED: go on analysing. */
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY && ret == GST_STATE_CHANGE_FAILURE)
+    clip_worker_set_flushing (self->worker, FALSE);
+  return ret;
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -1490,5 +1490,7 @@ main (int argc, char **argv)
   g_free (tiny_model);
   g_free (slow_model);
   g_free (fixture_dir);
+  /* lets GST_TRACERS=leaks report what the tests left alive */
+  gst_deinit ();
   return status;
 }
