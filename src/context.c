@@ -141,10 +141,25 @@ clip_embed_tokens (ClipContext *ctx, const int32_t *const *ids, const int *n_ids
     longest = MAX (longest, pooled[i] + 1);
   }
 
+  /* The tokens all texts begin with are computed once. Each text keeps at least its pooled
+   * token as its own row, so the prefix stops short of the shortest text's pooled position. */
+  int shared_prefix = 0;
+  if (n_texts > 1) {
+    gboolean same = TRUE;
+    while (same) {
+      for (int i = 0; i < n_texts && same; i++)
+        same = shared_prefix < pooled[i] && ids[i][shared_prefix] == ids[0][shared_prefix];
+      if (same)
+        shared_prefix++;
+    }
+    n_rows -= (n_texts - 1) * shared_prefix;
+  }
+
   clip_workspace_reserve (&ctx->workspace, config, MAX (n_rows, n_texts), longest,
                           ctx->n_threads, 0);
   ClipWorkspace *ws = &ctx->workspace;
-  CLIP_RUN_TEAM (ctx, clip_text_forward (team_ptr, model, ws, ids, pooled, n_texts, embeddings));
+  CLIP_RUN_TEAM (ctx, clip_text_forward (team_ptr, model, ws, ids, pooled, n_texts,
+                                         shared_prefix, embeddings));
 
 out:
   g_free (pooled);

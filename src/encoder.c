@@ -72,6 +72,7 @@ clip_workspace_clear (ClipWorkspace *ws)
   g_free (ws->attn_out);
   g_free (ws->mlp);
   g_free (ws->attn_scores);
+  g_free (ws->attn_kv);
   g_free (ws->patches);
   memset (ws, 0, sizeof *ws);
 }
@@ -106,10 +107,13 @@ clip_workspace_reserve (ClipWorkspace *ws, const ClipTowerConfig *config, int n_
     ws->capacity_intermediate = MAX (inter, ws->capacity_intermediate);
     ws->mlp = grow (ws->mlp, (size_t) ws->capacity_tokens * ws->capacity_intermediate);
   }
-  if (scores > ws->capacity_scores || n_threads > ws->n_threads) {
+  int kv = max_seq_len * (hidden / config->num_attention_heads);
+  if (scores > ws->capacity_scores || kv > ws->capacity_kv || n_threads > ws->n_threads) {
     ws->capacity_scores = MAX (scores, ws->capacity_scores);
+    ws->capacity_kv = MAX (kv, ws->capacity_kv);
     ws->n_threads = MAX (n_threads, ws->n_threads);
     ws->attn_scores = grow (ws->attn_scores, (size_t) ws->capacity_scores * ws->n_threads);
+    ws->attn_kv = grow (ws->attn_kv, (size_t) 2 * ws->capacity_kv * ws->n_threads);
   }
   if (patch_dim > 0 && (rows_grow || ws->patches == NULL)) {
     /* patch_dim <= hidden is not guaranteed (3*P*P vs hidden): size for the larger */
@@ -142,22 +146,41 @@ clip_linear_part (const ClipTeam *team, const float *in, int rows, int n_in,
 /* ---------------------------------------------------------------------------------------------
  * Attention */
 
-/* Attention of one head over one sequence: softmax(q k^T) v into attn_out's head columns. */
+/* Attention of one head over one sequence: softmax(q k^T) v into attn_out's head columns.
+ * Queries are the sequence's own rows; keys and values are the shared prefix's rows followed by
+ * its own, so with the causal mask own row r sees the shared_prefix + r + 1 first positions. */
 static void
 attention_head (const ClipTowerConfig *config, ClipWorkspace *ws, const ClipSequence *seq,
-                int head, gboolean causal, float *scores)
+                int head, gboolean causal, float *scores, float *kv)
 {
   int hidden = config->hidden_size;
   int head_dim = hidden / config->num_attention_heads;
-  int n = seq->length;
+  int n = seq->length, n_keys = seq->shared_prefix + seq->length;
   size_t offset = (size_t) seq->start * hidden + (size_t) head * head_dim;
+  const float *k = ws->k + offset, *v = ws->v + offset;
+  int ld_kv = hidden;
+
+  if (seq->shared_prefix > 0) {
+    /* gather this head's keys and values of prefix + own rows into one contiguous block */
+    float *k_all = kv, *v_all = kv + (size_t) n_keys * head_dim;
+    for (int t = 0; t < n_keys; t++) {
+      size_t row = t < seq->shared_prefix ? (size_t) t : (size_t) (seq->start + t - seq->shared_prefix);
+      memcpy (k_all + (size_t) t * head_dim, ws->k + row * hidden + head * head_dim,
+              head_dim * sizeof (float));
+      memcpy (v_all + (size_t) t * head_dim, ws->v + row * hidden + head * head_dim,
+              head_dim * sizeof (float));
+    }
+    k = k_all;
+    v = v_all;
+    ld_kv = head_dim;
+  }
 
   /* q was scaled by head_dim^-0.5 when its bias was added. */
-  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n, n, head_dim, 1.0f, ws->q + offset,
-               hidden, ws->k + offset, hidden, 0.0f, scores, n);
-  clip_softmax_rows (scores, n, n, n, causal);
-  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, n, head_dim, n, 1.0f, scores, n,
-               ws->v + offset, hidden, 0.0f, ws->attn_out + offset, hidden);
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n, n_keys, head_dim, 1.0f, ws->q + offset,
+               hidden, k, ld_kv, 0.0f, scores, n_keys);
+  clip_softmax_rows (scores, n_keys, n, n_keys, causal);
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, n, head_dim, n_keys, 1.0f, scores,
+               n_keys, v, ld_kv, 0.0f, ws->attn_out + offset, hidden);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -197,9 +220,10 @@ clip_encoder_layer (const ClipTeam *team, const ClipTowerConfig *config,
   {
     int p0, p1;
     float *scores = ws->attn_scores + (size_t) team->tid * ws->capacity_scores;
+    float *kv = ws->attn_kv + (size_t) team->tid * 2 * ws->capacity_kv;
     clip_team_split (team, n_sequences * n_heads, 1, &p0, &p1);
     for (int p = p0; p < p1; p++)
-      attention_head (config, ws, &sequences[p / n_heads], p % n_heads, causal, scores);
+      attention_head (config, ws, &sequences[p / n_heads], p % n_heads, causal, scores, kv);
   }
   clip_team_barrier (team);
 

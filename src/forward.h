@@ -49,6 +49,9 @@ typedef struct {
   float *attn_out;           /* [tokens, hidden] concatenated heads */
   float *mlp;                /* [tokens, intermediate] */
   float *attn_scores;        /* [n_threads][capacity_scores] per-thread score matrices */
+  float *attn_kv;            /* [n_threads][2 * capacity_kv] keys and values of one head of a
+                              * sequence after a shared prefix, gathered contiguous */
+  int capacity_kv;
   float *patches;            /* vision: [tokens, 3*P*P] im2col of the image */
 } ClipWorkspace;
 
@@ -64,10 +67,13 @@ void clip_linear_part (const ClipTeam *team, const float *in, int rows, int n_in
                        const float *weight, int n_out, float *out, gboolean accumulate,
                        int *col_begin, int *col_end);
 
-/* A sequence of tokens (rows) inside the packed activation buffers, for attention. */
+/* A sequence of tokens (rows) inside the packed activation buffers, for attention. A batch of
+ * prompts that all begin with the same tokens (the template's "<bos> a photo of a") computes
+ * those once: they are rows [0, shared_prefix) and every sequence's own rows continue them. */
 typedef struct {
-  int start;                 /* first row */
-  int length;                /* rows */
+  int start;                 /* first row of this sequence's own tokens */
+  int length;                /* its own rows */
+  int shared_prefix;         /* rows [0, shared_prefix) come before them (0: none) */
 } ClipSequence;
 
 /* One pre-norm encoder layer on the packed rows of ws->hidden:
@@ -83,7 +89,7 @@ void clip_vision_forward (const ClipTeam *team, const ClipModel *model, ClipWork
                           const float *pixels, float *embedding);
 void clip_text_forward (const ClipTeam *team, const ClipModel *model, ClipWorkspace *ws,
                         const int32_t *const *ids, const int *pooled_positions, int n_texts,
-                        float *embeddings);
+                        int shared_prefix, float *embeddings);
 
 /* Position the text tower pools at, as HF: the first eos_token_id, or argmax(ids) in legacy
  * configs (eos_token_id == 2); the sequence end when no EOS is present. */

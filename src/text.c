@@ -4,7 +4,10 @@
  *
  * Several prompts run as one batch of packed rows (no padding): the weights are read once per
  * layer for all of them. Each prompt is computed only up to its pooled (EOS) token: with the
- * causal mask nothing after it can change the pooled state.
+ * causal mask nothing after it can change the pooled state. For the same reason the tokens that
+ * every prompt of the batch begins with (at least <bos>, and "<bos> a photo of a" under the
+ * default template) have the same states in every prompt: they are computed once, as rows
+ * [0, shared_prefix), and each prompt's own rows attend to them.
  */
 #include "forward.h"
 #include "ops.h"
@@ -32,41 +35,49 @@ clip_text_pooled_position (const ClipTowerConfig *config, const int32_t *ids, in
 void
 clip_text_forward (const ClipTeam *team, const ClipModel *model, ClipWorkspace *ws,
                    const int32_t *const *ids, const int *pooled_positions, int n_texts,
-                   float *embeddings)
+                   int shared_prefix, float *embeddings)
 {
   const ClipTowerConfig *config = &model->config.text;
   const ClipTowerWeights *w = &model->text;
   int hidden = config->hidden_size, dim = model->config.projection_dim;
-  ClipSequence stack_sequences[64];
-  ClipSequence *sequences = n_texts <= 64 ? stack_sequences : g_new (ClipSequence, n_texts);
-  int n_rows = 0, r0, r1;
+  int n_sequences = n_texts + (shared_prefix > 0 ? 1 : 0);
+  ClipSequence stack_sequences[65];
+  ClipSequence *sequences = n_sequences <= 65 ? stack_sequences : g_new (ClipSequence, n_sequences);
+  ClipSequence *texts = sequences + (shared_prefix > 0 ? 1 : 0);
+  int n_rows = shared_prefix, r0, r1;
 
+  /* rows: the shared prefix (a causal sequence of its own), then each text's remaining tokens */
+  if (shared_prefix > 0)
+    sequences[0] = (ClipSequence) { 0, shared_prefix, 0 };
   for (int i = 0; i < n_texts; i++) {
-    sequences[i].start = n_rows;
-    sequences[i].length = pooled_positions[i] + 1;
-    n_rows += sequences[i].length;
+    texts[i] = (ClipSequence) { n_rows, pooled_positions[i] + 1 - shared_prefix, shared_prefix };
+    n_rows += texts[i].length;
   }
 
-  /* hidden = token_embedding[ids] + position_embedding[position] */
-  for (int i = 0; i < n_texts; i++) {
-    clip_team_split (team, sequences[i].length, 1, &r0, &r1);
-    for (int t = r0; t < r1; t++) {
-      float *row = ws->hidden + (size_t) (sequences[i].start + t) * hidden;
-      const float *token = w->token_embedding + (size_t) ids[i][t] * hidden;
-      const float *position = w->position_embedding + (size_t) t * hidden;
-      for (int c = 0; c < hidden; c++)
-        row[c] = token[c] + position[c];
+  /* hidden = token_embedding[id] + position_embedding[position] */
+  clip_team_split (team, n_rows, 1, &r0, &r1);
+  for (int r = r0; r < r1; r++) {
+    int text = 0, position = r;
+    if (r >= shared_prefix) {
+      while (r >= texts[text].start + texts[text].length)
+        text++;
+      position = shared_prefix + r - texts[text].start;
     }
+    const float *token = w->token_embedding + (size_t) ids[text][position] * hidden;
+    const float *pos = w->position_embedding + (size_t) position * hidden;
+    float *row = ws->hidden + (size_t) r * hidden;
+    for (int c = 0; c < hidden; c++)
+      row[c] = token[c] + pos[c];
   }
   clip_team_barrier (team);
 
   for (int l = 0; l < config->num_hidden_layers; l++)
-    clip_encoder_layer (team, config, &w->layers[l], ws, n_rows, sequences, n_texts, TRUE);
+    clip_encoder_layer (team, config, &w->layers[l], ws, n_rows, sequences, n_sequences, TRUE);
 
-  /* final_layer_norm of each pooled row into normed[i] */
+  /* final_layer_norm of each pooled row (a text's last row) into normed[i] */
   clip_team_split (team, n_texts, 1, &r0, &r1);
   for (int i = r0; i < r1; i++) {
-    int pooled = sequences[i].start + sequences[i].length - 1;
+    int pooled = texts[i].start + texts[i].length - 1;
     clip_layer_norm (ws->normed + (size_t) i * hidden, ws->hidden + (size_t) pooled * hidden,
                      w->final_layernorm_w, w->final_layernorm_b, 1, hidden,
                      config->layer_norm_eps);

@@ -50,7 +50,7 @@ clip_vision_forward (const ClipTeam *team, const ClipModel *model, ClipWorkspace
                    config->layer_norm_eps);
   clip_team_barrier (team);
 
-  ClipSequence image = { 0, n_tokens };
+  ClipSequence image = { 0, n_tokens, 0 };
   for (int l = 0; l < config->num_hidden_layers; l++)
     clip_encoder_layer (team, config, &w->layers[l], ws, n_tokens, &image, 1, FALSE);
 

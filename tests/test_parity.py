@@ -86,6 +86,8 @@ TINY_CASES = [
                                                     'text.max_position_embeddings': 40})),
 ]
 
+TEMPLATE_LABELS = ['cat', 'dog', 'cat in a box', 'person riding a horse', 'empty room', 'x']
+
 SLOW_CASES = [
     ('b16-f32', dict(preset='b16', seed=21, dtype='f32', eos_token_id=49407,
                      position_ids=False)),
@@ -199,6 +201,14 @@ def run_case(fails, infer, work_dir, name, kwargs, prompts, self_check):
         fails.check(d > 20 * EMBED_TOL, f'{name}: reference: swapping the towers\' eps moves '
                     f'the text embeddings by {d:.2e} (> {20 * EMBED_TOL:g})')
 
+    # Under a template every prompt of a batch begins with the same tokens ("<bos> a photo of
+    # a"), which the engine computes once for the whole batch; one label is a prefix of another
+    # so that the shared part reaches right up to a prompt's last own token.
+    templated = ['a photo of a {}.'.format(label) for label in TEMPLATE_LABELS]
+    templated_tokens = run_tool(infer, ['tokenize', '--model', model_dir, '--max-length',
+                                        str(ctx)] + templated)['tokens']
+    ref_templated = ref.normalise(model.text_embeds(templated_tokens))
+
     rng = np.random.default_rng(kwargs['seed'] + 1000)
     size = vc['image_size']
     # Roughly the range CLIP-normalised pixels take.
@@ -218,6 +228,13 @@ def run_case(fails, infer, work_dir, name, kwargs, prompts, self_check):
             d = max_diff(got, ref_text)
             fails.check(d <= EMBED_TOL, f'{tag}: embed-text max abs diff {d:.2e} '
                         f'(<= {EMBED_TOL:g}) {"" if d <= EMBED_TOL else worst(got, ref_text)}')
+
+            out = run_tool(infer, ['embed-text'] + common + ['--template', 'a photo of a {}.']
+                           + TEMPLATE_LABELS)
+            got = np.asarray(out['embeddings'])
+            d = max_diff(got, ref_templated)
+            fails.check(d <= EMBED_TOL, f'{tag}: embed-text, templated batch sharing a prefix, '
+                        f'max abs diff {d:.2e} (<= {EMBED_TOL:g})')
 
             out = run_tool(infer, ['embed-image'] + common + ['--pixels', pixels_path])
             got = np.asarray(out['embedding'])
