@@ -535,7 +535,11 @@ gst_clip_classify_start (GstBaseTransform *trans)
   self->last_latency = self->total_latency = 0;
   GST_OBJECT_UNLOCK (self);
 
-  GST_INFO_OBJECT (self, "model %s, worker with %u threads", path, threads);
+  GST_INFO_OBJECT (self, "model %s, worker with %u threads, %s", path, threads,
+      clip_blas_describe ());
+  /* A debug-log warning, not a bus warning: the pipeline works, only slower than it could. */
+  if (clip_blas_performance_hint ())
+    GST_WARNING_OBJECT (self, "%s", clip_blas_performance_hint ());
   g_free (path);
   return TRUE;
 

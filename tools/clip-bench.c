@@ -213,8 +213,13 @@ main (int argc, char **argv)
     prompts[i] = clip_format_prompt (CLIP_DEFAULT_TEMPLATE, typical_labels[i], NULL);
   float *texts = g_new (float, (size_t) n_labels * dim);
 
-  printf ("{\n  \"model\": \"%s\",\n  \"openblas\": \"%s\",\n  \"vision_gflop\": %.3f,\n",
-          model_dir, openblas_get_config (), vision_gflop (model));
+  const char *hint = clip_blas_performance_hint ();
+  const char *coretype = g_getenv ("OPENBLAS_CORETYPE");
+  printf ("{\n  \"model\": \"%s\",\n  \"blas\": \"%s\",\n  \"OPENBLAS_CORETYPE\": %s%s%s,\n"
+          "  \"blas_hint\": %s%s%s,\n  \"vision_gflop\": %.3f,\n",
+          model_dir, clip_blas_describe (), coretype ? "\"" : "", coretype ? coretype : "null",
+          coretype ? "\"" : "", hint ? "\"" : "", hint ? hint : "null", hint ? "\"" : "",
+          vision_gflop (model));
   printf ("  \"load_ms\": %.1f,\n  \"runs\": [\n", load_ms);
 
   char **threads = g_strsplit (threads_arg, ",", -1);
