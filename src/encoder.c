@@ -52,7 +52,7 @@ clip_team_barrier (const ClipTeam *team)
     if (spins % 256)
       cpu_relax ();
     else if (spin_until == 0)
-      spin_until = g_get_monotonic_time () + 2000;   /* spin for ~2 ms, then share the core */
+      spin_until = g_get_monotonic_time () + 200;   /* spin ~0.2 ms, then share the core */
     else if (g_get_monotonic_time () > spin_until)
       sched_yield ();
   }

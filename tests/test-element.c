@@ -12,6 +12,8 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include "clip-test-util.h"
+
 #include <gst/gst.h>
 #include <gst/check/gstharness.h>
 #include <gst/video/video.h>
@@ -35,46 +37,11 @@ static ClipContext *ref_ctx;
 /* ------------------------------------------------------------------------------------------ */
 /* Fixtures */
 
-static void
-run_python (const char *const *args)
-{
-  const char *python = g_getenv ("PYTHON");
-  GPtrArray *argv = g_ptr_array_new ();
-  char *out = NULL, *err = NULL;
-  GError *error = NULL;
-  int status;
-
-  g_ptr_array_add (argv, (gpointer) (python ? python : "/usr/bin/python3"));
-  for (int i = 0; args[i]; i++)
-    g_ptr_array_add (argv, (gpointer) args[i]);
-  g_ptr_array_add (argv, NULL);
-  g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
-      &status, &error);
-  g_assert_no_error (error);
-  if (!g_spawn_check_wait_status (status, NULL))
-    g_error ("python failed:\n%s%s", out, err);
-  g_free (out);
-  g_free (err);
-  g_ptr_array_free (argv, TRUE);
-}
-
 static char *
 make_model (const char *name, const char *const *options)
 {
-  const char *reference = g_getenv ("CLIP_REFERENCE_DIR");
-  char *script, *dir = g_build_filename (fixture_dir, name, NULL);
-  GPtrArray *args = g_ptr_array_new ();
-
-  g_assert_nonnull (reference);
-  script = g_build_filename (reference, "make_checkpoint.py", NULL);
-  g_ptr_array_add (args, script);
-  g_ptr_array_add (args, dir);
-  for (int i = 0; options[i]; i++)
-    g_ptr_array_add (args, (gpointer) options[i]);
-  g_ptr_array_add (args, NULL);
-  run_python ((const char *const *) args->pdata);
-  g_ptr_array_free (args, TRUE);
-  g_free (script);
+  char *dir = g_build_filename (fixture_dir, name, NULL);
+  clip_test_make_checkpoint (dir, options);
   return dir;
 }
 

@@ -9,6 +9,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "clip-private.h"
+#include "clip-test-util.h"
 
 #include <glib/gstdio.h>
 #include <math.h>
@@ -25,29 +26,6 @@ fixture_path (const char *name)
   return g_build_filename (fixture_dir, name, NULL);
 }
 
-static void
-run_python (const char *const *args)
-{
-  const char *python = g_getenv ("PYTHON");
-  GPtrArray *argv = g_ptr_array_new ();
-  char *out = NULL, *err = NULL;
-  GError *error = NULL;
-  int status;
-
-  g_ptr_array_add (argv, (gpointer) (python ? python : "/usr/bin/python3"));
-  for (int i = 0; args[i]; i++)
-    g_ptr_array_add (argv, (gpointer) args[i]);
-  g_ptr_array_add (argv, NULL);
-  g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
-      &status, &error);
-  g_assert_no_error (error);
-  if (!g_spawn_check_wait_status (status, NULL))
-    g_error ("python failed:\n%s%s", out, err);
-  g_free (out);
-  g_free (err);
-  g_ptr_array_free (argv, TRUE);
-}
-
 static char *
 reference_script (void)
 {
@@ -62,8 +40,7 @@ static const char *
 checkpoint (const char *name, const char *const *options)
 {
   static GHashTable *made;
-  char *dir, *script;
-  GPtrArray *args;
+  char *dir;
 
   if (made == NULL)
     made = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
@@ -71,16 +48,7 @@ checkpoint (const char *name, const char *const *options)
     return dir;
 
   dir = fixture_path (name);
-  script = reference_script ();
-  args = g_ptr_array_new ();
-  g_ptr_array_add (args, script);
-  g_ptr_array_add (args, dir);
-  for (int i = 0; options && options[i]; i++)
-    g_ptr_array_add (args, (gpointer) options[i]);
-  g_ptr_array_add (args, NULL);
-  run_python ((const char *const *) args->pdata);
-  g_ptr_array_free (args, TRUE);
-  g_free (script);
+  clip_test_make_checkpoint (dir, options);
   g_hash_table_insert (made, g_strdup (name), dir);
   return dir;
 }
@@ -610,7 +578,7 @@ test_safetensors_conversion (void)
 
   g_string_replace (code, "SCRIPT", script, 0);
   g_string_replace (code, "OUT", path, 0);
-  run_python ((const char *[]) { "-c", code->str, NULL });
+  clip_test_run_python ((const char *[]) { "-c", code->str, NULL });
 
   st = clip_safetensors_open (path, &error);
   g_assert_no_error (error);
@@ -1041,7 +1009,7 @@ check_converted (const char *dtype)
   g_string_replace (code, "SCRIPT", script, 0);
   g_string_replace (code, "DIR", dir, 0);
   g_string_replace (code, "OUT", expected_path, 0);
-  run_python ((const char *[]) { "-c", code->str, NULL });
+  clip_test_run_python ((const char *[]) { "-c", code->str, NULL });
 
   m = load_ok (dir);
   expected = clip_safetensors_open (expected_path, &error);

@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "clip.h"
+#include "clip-test-util.h"
 
 #include <cblas.h>
 #include <glib/gstdio.h>
@@ -181,23 +182,11 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
 
   /* a small model, but with enough work per image for CPU time to be measurable */
-  const char *python = g_getenv ("PYTHON"), *reference = g_getenv ("CLIP_REFERENCE_DIR");
   const char *build = g_getenv ("CLIP_TEST_BUILD_DIR");
-  g_assert_nonnull (python);
-  g_assert_nonnull (reference);
   model_dir = g_build_filename (build ? build : g_get_tmp_dir (), "threads-model", NULL);
-  char *generator = g_build_filename (reference, "make_checkpoint.py", NULL);
-  const char *argv_gen[] = { python, generator, model_dir, "--preset", "tiny", "--seed", "7",
-                             "--set", "vision.hidden_size=256", "--set",
-                             "vision.intermediate_size=1024", "--set", "vision.image_size=96",
-                             NULL };
-  GError *error = NULL;
-  int status = 0;
-  g_spawn_sync (NULL, (char **) argv_gen, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
-                NULL, &status, &error);
-  g_assert_no_error (error);
-  g_assert_true (g_spawn_check_wait_status (status, NULL));
-  g_free (generator);
+  clip_test_make_checkpoint (model_dir, (const char *[]) {
+      "--preset", "tiny", "--seed", "7", "--set", "vision.hidden_size=256", "--set",
+      "vision.intermediate_size=1024", "--set", "vision.image_size=96", NULL });
 
   g_test_add_func ("/threads/one-thread-is-one-core", test_one_thread_is_one_core);
   g_test_add_func ("/threads/concurrent-contexts", test_concurrent_contexts);
