@@ -46,7 +46,8 @@ clip_labels_parse (const char *text)
     } else if (*p == separator || *p == '\0') {
       char *label = g_strstrip (g_strdup (current->str));
 
-      if (*label)
+      /* A label listed twice would split its probability between its two copies. */
+      if (*label && !g_ptr_array_find_with_equal_func (labels, label, g_str_equal, NULL))
         g_ptr_array_add (labels, label);
       else
         g_free (label);

@@ -26,8 +26,8 @@ typedef struct {
 /* Splits the `labels` property value. Labels are separated by commas, or by semicolons when
  * the value has one (unescaped): "salt, pepper; dog" is two labels. A backslash escapes a
  * separator or itself ("\,", "\;", "\\"); any other backslash is kept as written. Each label
- * is trimmed of surrounding whitespace and empty labels are dropped. NULL gives an empty
- * vector. */
+ * is trimmed of surrounding whitespace; empty labels and repeats of an earlier label are dropped.
+ * NULL gives an empty vector. */
 char **clip_labels_parse (const char *text);
 
 typedef struct _ClipLabelCache ClipLabelCache;

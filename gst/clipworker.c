@@ -29,6 +29,7 @@ struct _ClipWorker {
   gpointer job_frame;         /* pending, not yet taken by the worker */
   guint64 job_pts;
   guint64 job_seq;
+  guint64 job_labels_generation; /* the vocabulary requested when the frame was submitted */
   gboolean analysing;         /* the worker holds a frame */
   guint64 next_seq;
   guint64 done_seq;           /* last job finished (with or without result) */
@@ -185,8 +186,12 @@ clip_worker_thread (gpointer data)
 
   g_mutex_lock (&worker->lock);
   while (!worker->quit) {
-    /* Labels first: a frame waits for the vocabulary asked for before it arrived. */
-    if (worker->labels_built != worker->labels_generation)
+    /* A frame waits for the vocabulary asked for before it arrived, not for later ones: labels
+     * that keep changing faster than a set is built would otherwise starve every frame. */
+    gboolean frame_ready = worker->job_frame
+        && worker->labels_built >= worker->job_labels_generation;
+
+    if (!frame_ready && worker->labels_built != worker->labels_generation)
       clip_worker_build_labels (worker);
     else if (worker->job_frame)
       clip_worker_analyse (worker);
@@ -361,6 +366,7 @@ clip_worker_submit (ClipWorker *worker, gpointer frame, guint64 pts)
     worker->frame_free (worker->job_frame);
   worker->job_frame = frame;
   worker->job_pts = pts;
+  worker->job_labels_generation = worker->labels_generation;
   seq = worker->job_seq = ++worker->next_seq;
   g_cond_broadcast (&worker->cond);
   g_mutex_unlock (&worker->lock);

@@ -49,10 +49,11 @@
  * A result is always scored against one complete label set: its `labels` are exactly the set
  * its `scores` belong to, even while the labels change.
  *
- * Labels are separated by commas and trimmed of surrounding whitespace. For labels that
- * contain commas, separate them with semicolons instead: as soon as the value has a semicolon,
- * semicolons separate and commas belong to the labels (`labels="salt, pepper; dog; a cat,
- * sleeping"` has three labels). A backslash also escapes a separator or itself (`\,`, `\;`,
+ * Labels are separated by commas and trimmed of surrounding whitespace; a label given twice
+ * counts once (two copies would split its probability). For labels that contain commas,
+ * separate them with semicolons instead: as soon as the value has a semicolon, semicolons
+ * separate and commas belong to the labels (`labels="salt, pepper; dog; a cat, sleeping"` has
+ * three labels). A backslash also escapes a separator or itself (`\,`, `\;`,
  * `\\`), which is handy from code; a gst-launch-1.0 command line eats one level of
  * backslashes, so semicolons are simpler there.
  *
@@ -1013,9 +1014,9 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
   /**
    * GstClipClassify:labels:
    *
-   * Comma-separated labels, trimmed of surrounding whitespace. A value with a semicolon is
-   * split on semicolons instead, so labels can contain commas; a backslash escapes a separator
-   * or itself. Can be changed in any state, PLAYING included: the new set is swapped in once
+   * Comma-separated labels, trimmed of surrounding whitespace; repeats count once. A value with
+   * a semicolon is split on semicolons instead, so labels can contain commas; a backslash
+   * escapes a separator or itself. Can be changed in any state, PLAYING included: the new set is swapped in once
    * its text embeddings are ready, without stalling the video.
    */
   g_object_class_install_property (gobject_class, PROP_LABELS,

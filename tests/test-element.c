@@ -442,15 +442,25 @@ test_labels_parse (void)
   g_auto (GStrv) d = clip_labels_parse (" ,\t, ");
   g_auto (GStrv) e = clip_labels_parse ("salt, pepper; dog ;; a cat, sleeping;");
   g_auto (GStrv) f = clip_labels_parse ("a\\;b, c");
+  g_auto (GStrv) g = clip_labels_parse ("cat, dog,  cat ,dog,cat\\,");
+  g_auto (GStrv) h = clip_labels_parse ("a, b; c; a, b;c ");
+  g_auto (GStrv) u = clip_labels_parse ("  chat noir , \xe7\x8c\xab,caf\xc3\xa9 ");
   const char *want_a[] = { "cat", "dog", "a red car", NULL };
   const char *want_b[] = { "salt, pepper", "back\\slash", "\\n kept", NULL };
   const char *want_e[] = { "salt, pepper", "dog", "a cat, sleeping", NULL };
   const char *want_f[] = { "a;b", "c", NULL };
+  /* repeats dropped (so the scores stay a distribution over distinct labels) */
+  const char *want_g[] = { "cat", "dog", "cat,", NULL };
+  const char *want_h[] = { "a, b", "c", NULL };
+  const char *want_u[] = { "chat noir", "\xe7\x8c\xab", "caf\xc3\xa9", NULL };
 
   g_assert_true (g_strv_equal ((const char *const *) a, want_a));
   g_assert_true (g_strv_equal ((const char *const *) b, want_b));
   g_assert_true (g_strv_equal ((const char *const *) e, want_e));
   g_assert_true (g_strv_equal ((const char *const *) f, want_f));
+  g_assert_true (g_strv_equal ((const char *const *) g, want_g));
+  g_assert_true (g_strv_equal ((const char *const *) h, want_h));
+  g_assert_true (g_strv_equal ((const char *const *) u, want_u));
   g_assert_cmpuint (g_strv_length (c), ==, 0);
   g_assert_cmpuint (g_strv_length (d), ==, 0);
 }
@@ -675,6 +685,26 @@ test_sync_eos (void)
   fixture_teardown (&f);
 }
 
+/* Pushes one buffer from its own thread; done is set when the push returned. */
+typedef struct {
+  GstHarness *h;
+  GstBuffer *buffer;
+  GstFlowReturn ret;
+  gint64 returned;
+  volatile gint done;
+} Pusher;
+
+static gpointer
+push_thread (gpointer data)
+{
+  Pusher *p = data;
+
+  p->ret = gst_harness_push (p->h, p->buffer);
+  p->returned = g_get_monotonic_time ();
+  g_atomic_int_set (&p->done, 1);
+  return NULL;
+}
+
 typedef struct {
   GstElement *element;
   const char *const *sets;
@@ -776,6 +806,86 @@ test_relabel_async (void)
   run_relabel (0);
 }
 
+#define STORM_LABELS 64
+
+typedef struct {
+  GstElement *element;
+  volatile gint stop;
+  guint n_sets;
+} Storm;
+
+/* New labels as fast as the property can be set: every set needs the text tower. */
+static gpointer
+relabel_storm_thread (gpointer data)
+{
+  Storm *s = data;
+
+  for (guint i = 0; !g_atomic_int_get (&s->stop); i++) {
+    GString *labels = g_string_new (NULL);
+
+    /* enough new prompts that building a set takes longer than setting one */
+    for (guint j = 0; j < STORM_LABELS; j++)
+      g_string_append_printf (labels, "%s %u %u,", j ? "dog" : "cat", i, j);
+    g_object_set (s->element, "labels", labels->str, NULL);
+    g_string_free (labels, TRUE);
+    s->n_sets = i + 1;
+  }
+  return NULL;
+}
+
+/* Sync mode under labels that never stop changing: a frame waits for the vocabulary asked for
+ * before it arrived, not for every later one, so the push returns (with a result scored
+ * against one of the sets) while the relabeling goes on. */
+static void
+test_relabel_storm (void)
+{
+  Fixture f;
+  Frame *frame = frame_new (64, 48, 17);
+  Storm storm = { 0 };
+  Pusher p = { 0 };
+  GThread *relabeler, *pusher;
+  gint64 deadline;
+  gboolean returned_in_time;
+  g_auto (GStrv) labels = NULL;
+
+  fixture_setup (&f, slow_model, "mode", 1, "labels", "cat, dog", NULL);
+  gst_harness_set_src_caps_str (f.h, caps_string (GST_VIDEO_FORMAT_RGB, 64, 48));
+  gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, 0));
+  gst_buffer_unref (gst_harness_pull (f.h));
+
+  storm.element = f.element;
+  relabeler = g_thread_new ("relabel-storm", relabel_storm_thread, &storm);
+  g_usleep (20000);
+  p.h = f.h;
+  p.buffer = frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, GST_MSECOND);
+  pusher = g_thread_new ("push", push_thread, &p);
+  deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  while (!g_atomic_int_get (&p.done) && g_get_monotonic_time () < deadline)
+    g_usleep (1000);
+  returned_in_time = g_atomic_int_get (&p.done);
+  g_atomic_int_set (&storm.stop, 1);
+  g_thread_join (relabeler);
+  g_thread_join (pusher);
+  g_test_message ("%u label sets set by the relabeling thread", storm.n_sets);
+
+  g_assert_true (returned_in_time);
+  g_assert_cmpint (p.ret, ==, GST_FLOW_OK);
+  {
+    GstBuffer *out = gst_harness_pull (f.h);
+    const GstStructure *s = buffer_result (out);
+
+    g_assert_nonnull (s);
+    check_result (s, 3, 0.0);
+    labels = string_array (s, "labels");
+    g_assert_cmpuint (g_strv_length (labels), ==, STORM_LABELS);
+    g_assert_true (g_str_has_prefix (labels[0], "cat"));
+    gst_buffer_unref (out);
+  }
+
+  frame_free (frame);
+  fixture_teardown (&f);
+}
+
 /* Caps change mid-stream (size and format): the element follows, output bytes stay the input
  * bytes, and RGB-family frames still give the engine's values. */
 static void
@@ -856,6 +966,56 @@ test_empty_labels (void)
   out = gst_harness_pull (f.h);
   g_assert_true (result_matches (buffer_result (out), frame, "cat", CLIP_DEFAULT_TEMPLATE));
   gst_buffer_unref (out);
+
+  frame_free (frame);
+  fixture_teardown (&f);
+}
+
+/* Labels as users type them: a repeated label counts once (the scores stay a distribution over
+ * distinct labels), non-ASCII labels and a label far longer than the text tower's 77 tokens
+ * are classified like any other, with no warning. */
+static void
+test_labels_edge_cases (void)
+{
+  static const char long_label[] =
+      "a dog that runs across a wide green field in the late afternoon sun while a child "
+      "throws a red ball and two birds fly over the trees at the far end of the park near a "
+      "small lake where people sit on benches and read books or talk quietly to each other "
+      "about the weather and the news of the day";
+  static const struct {
+    const char *typed;
+    const char *const distinct[4];
+  } cases[] = {
+    {"cat, dog, cat,dog , cat", {"cat", "dog", NULL}},
+    {"\xe7\x8c\xab, caf\xc3\xa9, \xd1\x81\xd0\xbe\xd0\xb1\xd0\xb0\xd0\xba\xd0\xb0",
+        {"\xe7\x8c\xab", "caf\xc3\xa9", "\xd1\x81\xd0\xbe\xd0\xb1\xd0\xb0\xd0\xba\xd0\xb0", NULL}},
+    {NULL, {"cat", long_label, NULL}},
+  };
+  Frame *frame = frame_new (64, 48, 18);
+  Fixture f;
+
+  fixture_setup (&f, tiny_model, "mode", 1, NULL);
+  gst_harness_set_src_caps_str (f.h, caps_string (GST_VIDEO_FORMAT_RGB, 64, 48));
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    char *typed = cases[i].typed ? g_strdup (cases[i].typed) :
+        g_strjoinv (", ", (char **) cases[i].distinct);
+    char *distinct = g_strjoinv (", ", (char **) cases[i].distinct);
+    g_auto (GStrv) labels = NULL;
+    GstBuffer *out;
+
+    g_object_set (f.element, "labels", typed, NULL);
+    gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, i * GST_MSECOND));
+    out = gst_harness_pull (f.h);
+    g_assert_nonnull (buffer_result (out));
+    check_result (buffer_result (out), 3, 0.0);
+    labels = string_array (buffer_result (out), "labels");
+    g_assert_true (g_strv_equal ((const char *const *) labels, cases[i].distinct));
+    g_assert_true (result_matches (buffer_result (out), frame, distinct, CLIP_DEFAULT_TEMPLATE));
+    gst_buffer_unref (out);
+    g_free (typed);
+    g_free (distinct);
+  }
+  g_assert_null (gst_bus_pop_filtered (f.bus, GST_MESSAGE_WARNING | GST_MESSAGE_ERROR));
 
   frame_free (frame);
   fixture_teardown (&f);
@@ -1209,23 +1369,6 @@ test_flushing_seek (void)
   g_free (launch);
 }
 
-typedef struct {
-  GstHarness *h;
-  GstBuffer *buffer;
-  GstFlowReturn ret;
-  gint64 returned;
-} Pusher;
-
-static gpointer
-push_thread (gpointer data)
-{
-  Pusher *p = data;
-
-  p->ret = gst_harness_push (p->h, p->buffer);
-  p->returned = g_get_monotonic_time ();
-  return NULL;
-}
-
 /* Sync mode: a streaming thread waiting for its result returns FLUSHING as soon as a flush
  * starts, not when the inference ends; after the flush, results are fresh again. */
 static void
@@ -1410,7 +1553,8 @@ main (int argc, char **argv)
   const char *tiny_options[] = { "--preset", "tiny", NULL };
   const char *slow_options[] = { "--preset", "tiny", "--image-size", "224", "--patch-size", "16",
     "--set", "vision.hidden_size=384", "--set", "vision.intermediate_size=1536",
-    "--set", "vision.num_hidden_layers=4", "--set", "vision.num_attention_heads=6", NULL };
+    "--set", "vision.num_hidden_layers=4", "--set", "vision.num_attention_heads=6",
+    "--set", "text.num_hidden_layers=12", NULL };
   ClipContextParams params = clip_context_params_default ();
   GError *error = NULL;
   int status;
@@ -1440,9 +1584,11 @@ main (int argc, char **argv)
   g_test_add_func ("/element/async/never-waits", test_async_never_waits);
   g_test_add_func ("/element/relabel/sync", test_relabel_sync);
   g_test_add_func ("/element/relabel/async", test_relabel_async);
+  g_test_add_func ("/element/relabel/storm", test_relabel_storm);
   g_test_add_func ("/element/renegotiation", test_renegotiation);
   g_test_add_func ("/element/labels/empty", test_empty_labels);
   g_test_add_func ("/element/labels/bad-template", test_bad_template);
+  g_test_add_func ("/element/labels/edge-cases", test_labels_edge_cases);
   g_test_add_func ("/element/overlay", test_overlay);
   g_test_add_func ("/element/meta/copy-and-scale", test_meta_copy_and_scale);
   g_test_add_func ("/element/errors/missing-model", test_missing_model);
