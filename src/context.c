@@ -84,7 +84,7 @@ clip_context_get_model (const ClipContext *ctx)
  * omp_in_parallel() alone would not stop it, and never touches its process-wide count. */
 #define CLIP_RUN_TEAM(ctx, call)                                                             \
   G_STMT_START {                                                                              \
-    ClipBarrier barrier = { 0, 0 };                                                           \
+    ClipBarrier barrier = { 0, 0, 0 };                                                        \
     _Pragma ("omp parallel num_threads ((ctx)->n_threads) shared (barrier)")                  \
     {                                                                                         \
       omp_set_num_threads (1);                                                                \

@@ -33,16 +33,26 @@ cpu_relax (void)
 #endif
 }
 
+int
+clip_team_take (const ClipTeam *team, int n_items)
+{
+  int item = __atomic_fetch_add (&team->barrier->next_item, 1, __ATOMIC_RELAXED);
+  return item < n_items ? item : -1;
+}
+
 void
 clip_team_barrier (const ClipTeam *team)
 {
-  if (team->n_threads == 1)
-    return;
   ClipBarrier *b = team->barrier;
+  if (team->n_threads == 1) {
+    b->next_item = 0;
+    return;
+  }
   int generation = __atomic_load_n (&b->generation, __ATOMIC_ACQUIRE);
   if (__atomic_add_fetch (&b->arrived, 1, __ATOMIC_ACQ_REL) == team->n_threads) {
-    /* last to arrive: reset for the next barrier, then release the others */
+    /* last to arrive: reset for the next phase (the others are all waiting), then release */
     __atomic_store_n (&b->arrived, 0, __ATOMIC_RELAXED);
+    __atomic_store_n (&b->next_item, 0, __ATOMIC_RELAXED);
     __atomic_add_fetch (&b->generation, 1, __ATOMIC_RELEASE);
     return;
   }
@@ -125,17 +135,29 @@ clip_workspace_reserve (ClipWorkspace *ws, const ClipTowerConfig *config, int n_
 /* ---------------------------------------------------------------------------------------------
  * GEMM */
 
-/* Column slices are multiples of 16 floats so each thread's slice starts on a cache line of the
- * output and the kernels' N-blocking is not split mid-panel. */
+/* Chunks are multiples of 16 columns, so each starts on a cache line of the output and the
+ * kernels' blocking is not split mid-panel, and at least 128 wide: each OpenBLAS call packs the
+ * whole input again, which must stay small next to the chunk's own work. Two chunks per thread
+ * let a thread that was held up hand the rest of its share to the others. */
 #define CLIP_COLUMN_ALIGN 16
+#define CLIP_MIN_CHUNK_COLUMNS 128
+#define CLIP_CHUNKS_PER_THREAD 2
+
+int
+clip_linear_n_chunks (const ClipTeam *team, int n_out)
+{
+  int n = team->n_threads == 1 ? 1 : team->n_threads * CLIP_CHUNKS_PER_THREAD;
+  return CLAMP (n_out / CLIP_MIN_CHUNK_COLUMNS, 1, n);
+}
 
 void
-clip_linear_part (const ClipTeam *team, const float *in, int rows, int n_in,
-                  const float *weight, int n_out, float *out, gboolean accumulate,
-                  int *col_begin, int *col_end)
+clip_linear_chunk (const float *in, int rows, int n_in, const float *weight, int n_out,
+                   float *out, gboolean accumulate, int chunk, int n_chunks, int *col_begin,
+                   int *col_end)
 {
+  ClipTeam as_split = { chunk, n_chunks, NULL };
   int c0, c1;
-  clip_team_split (team, n_out, CLIP_COLUMN_ALIGN, &c0, &c1);
+  clip_team_split (&as_split, n_out, CLIP_COLUMN_ALIGN, &c0, &c1);
   if (c1 > c0 && rows > 0)
     cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, rows, c1 - c0, n_in, 1.0f, in, n_in,
                  weight + (size_t) c0 * n_in, n_in, accumulate ? 1.0f : 0.0f, out + c0, n_out);
@@ -203,34 +225,41 @@ clip_encoder_layer (const ClipTeam *team, const ClipTowerConfig *config,
                    config->layer_norm_eps);
   clip_team_barrier (team);
 
-  /* q, k, v projections; each thread adds the bias to its own (cache-hot) columns */
-  clip_linear_part (team, ws->normed, n_rows, hidden, layer->q_proj_w, hidden, ws->q, FALSE,
-                    &c0, &c1);
-  clip_add_bias_scaled (ws->q, hidden, n_rows, c0, c1, layer->q_proj_b, q_scale);
-  clip_linear_part (team, ws->normed, n_rows, hidden, layer->k_proj_w, hidden, ws->k, FALSE,
-                    &c0, &c1);
-  clip_add_bias_scaled (ws->k, hidden, n_rows, c0, c1, layer->k_proj_b, 1.0f);
-  clip_linear_part (team, ws->normed, n_rows, hidden, layer->v_proj_w, hidden, ws->v, FALSE,
-                    &c0, &c1);
-  clip_add_bias_scaled (ws->v, hidden, n_rows, c0, c1, layer->v_proj_b, 1.0f);
+  /* q, k, v projections, chunk by chunk; the bias goes on while the chunk is in cache */
+  {
+    const float *weights[3] = { layer->q_proj_w, layer->k_proj_w, layer->v_proj_w };
+    const float *biases[3] = { layer->q_proj_b, layer->k_proj_b, layer->v_proj_b };
+    float *outs[3] = { ws->q, ws->k, ws->v };
+    float scales[3] = { q_scale, 1.0f, 1.0f };
+    int n_chunks = clip_linear_n_chunks (team, hidden);
+    for (int i; (i = clip_team_take (team, 3 * n_chunks)) >= 0;) {
+      int m = i / n_chunks;
+      clip_linear_chunk (ws->normed, n_rows, hidden, weights[m], hidden, outs[m], FALSE,
+                         i % n_chunks, n_chunks, &c0, &c1);
+      clip_add_bias_scaled (outs[m], hidden, n_rows, c0, c1, biases[m], scales[m]);
+    }
+  }
   clip_team_barrier (team);
 
-  /* attention: (sequence, head) pairs spread over the team; each pair is small, so different
+  /* attention: (sequence, head) pairs handed out one by one; each pair is small, so different
    * heads on different cores beats splitting one head's GEMMs */
   {
-    int p0, p1;
     float *scores = ws->attn_scores + (size_t) team->tid * ws->capacity_scores;
     float *kv = ws->attn_kv + (size_t) team->tid * 2 * ws->capacity_kv;
-    clip_team_split (team, n_sequences * n_heads, 1, &p0, &p1);
-    for (int p = p0; p < p1; p++)
+    for (int p; (p = clip_team_take (team, n_sequences * n_heads)) >= 0;)
       attention_head (config, ws, &sequences[p / n_heads], p % n_heads, causal, scores, kv);
   }
   clip_team_barrier (team);
 
   /* hidden += out_proj(attn_out): accumulate straight into the residual stream */
-  clip_linear_part (team, ws->attn_out, n_rows, hidden, layer->out_proj_w, hidden, ws->hidden,
-                    TRUE, &c0, &c1);
-  clip_add_bias_scaled (ws->hidden, hidden, n_rows, c0, c1, layer->out_proj_b, 1.0f);
+  {
+    int n_chunks = clip_linear_n_chunks (team, hidden);
+    for (int i; (i = clip_team_take (team, n_chunks)) >= 0;) {
+      clip_linear_chunk (ws->attn_out, n_rows, hidden, layer->out_proj_w, hidden, ws->hidden,
+                         TRUE, i, n_chunks, &c0, &c1);
+      clip_add_bias_scaled (ws->hidden, hidden, n_rows, c0, c1, layer->out_proj_b, 1.0f);
+    }
+  }
   clip_team_barrier (team);
 
   /* normed = layer_norm2(hidden) */
@@ -240,17 +269,27 @@ clip_encoder_layer (const ClipTeam *team, const ClipTowerConfig *config,
   clip_team_barrier (team);
 
   /* mlp = act(fc1(normed)) */
-  clip_linear_part (team, ws->normed, n_rows, hidden, layer->fc1_w, inter, ws->mlp, FALSE, &c0,
-                    &c1);
-  if (config->hidden_act == CLIP_ACT_QUICK_GELU)
-    clip_bias_quick_gelu (ws->mlp, inter, n_rows, c0, c1, layer->fc1_b);
-  else
-    clip_bias_gelu (ws->mlp, inter, n_rows, c0, c1, layer->fc1_b);
+  {
+    int n_chunks = clip_linear_n_chunks (team, inter);
+    for (int i; (i = clip_team_take (team, n_chunks)) >= 0;) {
+      clip_linear_chunk (ws->normed, n_rows, hidden, layer->fc1_w, inter, ws->mlp, FALSE, i,
+                         n_chunks, &c0, &c1);
+      if (config->hidden_act == CLIP_ACT_QUICK_GELU)
+        clip_bias_quick_gelu (ws->mlp, inter, n_rows, c0, c1, layer->fc1_b);
+      else
+        clip_bias_gelu (ws->mlp, inter, n_rows, c0, c1, layer->fc1_b);
+    }
+  }
   clip_team_barrier (team);
 
   /* hidden += fc2(mlp) */
-  clip_linear_part (team, ws->mlp, n_rows, inter, layer->fc2_w, hidden, ws->hidden, TRUE, &c0,
-                    &c1);
-  clip_add_bias_scaled (ws->hidden, hidden, n_rows, c0, c1, layer->fc2_b, 1.0f);
+  {
+    int n_chunks = clip_linear_n_chunks (team, hidden);
+    for (int i; (i = clip_team_take (team, n_chunks)) >= 0;) {
+      clip_linear_chunk (ws->mlp, n_rows, inter, layer->fc2_w, hidden, ws->hidden, TRUE, i,
+                         n_chunks, &c0, &c1);
+      clip_add_bias_scaled (ws->hidden, hidden, n_rows, c0, c1, layer->fc2_b, 1.0f);
+    }
+  }
   clip_team_barrier (team);
 }

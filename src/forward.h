@@ -23,6 +23,7 @@ G_BEGIN_DECLS
 typedef struct {
   int arrived;               /* atomic */
   int generation;            /* atomic */
+  int next_item;             /* atomic: work handed out in this phase (see clip_team_take) */
 } ClipBarrier;
 
 typedef struct {
@@ -32,8 +33,14 @@ typedef struct {
 } ClipTeam;
 
 /* Half-open range [*begin, *end) of n items for this thread, in blocks of `align` items (the
- * last thread takes the remainder). */
+ * last thread takes the remainder). For cheap steps whose cost is even. */
 void clip_team_split (const ClipTeam *team, int n, int align, int *begin, int *end);
+/* The next of a phase's n_items work items for the calling thread, or -1 when all are taken.
+ * The GEMMs and attention are handed out this way rather than split up front: on a machine
+ * whose cores also decode video, a thread that loses its core for a while takes fewer items
+ * instead of holding the whole team at the next barrier. */
+int clip_team_take (const ClipTeam *team, int n_items);
+/* Ends a phase: waits for the whole team, and resets the phase's work counter. */
 void clip_team_barrier (const ClipTeam *team);
 
 /* Activation buffers of one forward pass, for up to n_tokens rows. Grown on demand, reused. */
@@ -60,12 +67,14 @@ gboolean clip_workspace_reserve (ClipWorkspace *ws, const ClipTowerConfig *confi
                                  int n_tokens, int max_seq_len, int n_threads, int patch_dim);
 void clip_workspace_clear (ClipWorkspace *ws);
 
-/* out[rows, n_out] = in[rows, n_in] · weight[n_out, n_in]^T (+ out when accumulate).
- * This thread computes its share of the output columns; no bias, no barrier. Returns the
- * column range it wrote, so the caller can finish those columns while they are in cache. */
-void clip_linear_part (const ClipTeam *team, const float *in, int rows, int n_in,
-                       const float *weight, int n_out, float *out, gboolean accumulate,
-                       int *col_begin, int *col_end);
+/* A GEMM out[rows, n_out] = in[rows, n_in] · weight[n_out, n_in]^T is cut into column chunks,
+ * each one OpenBLAS call. */
+int clip_linear_n_chunks (const ClipTeam *team, int n_out);
+/* Computes chunk `chunk` of n_chunks (+= into out when accumulate) and returns its column range,
+ * so the caller can finish those columns (bias, activation) while they are in cache. */
+void clip_linear_chunk (const float *in, int rows, int n_in, const float *weight, int n_out,
+                        float *out, gboolean accumulate, int chunk, int n_chunks, int *col_begin,
+                        int *col_end);
 
 /* A sequence of tokens (rows) inside the packed activation buffers, for attention. A batch of
  * prompts that all begin with the same tokens (the template's "<bos> a photo of a") computes

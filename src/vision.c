@@ -34,13 +34,16 @@ clip_vision_forward (const ClipTeam *team, const ClipModel *model, ClipWorkspace
   clip_team_barrier (team);
 
   /* hidden[1..] = patch embeddings; hidden[0] = class embedding; + position embeddings */
-  clip_linear_part (team, ws->patches, n_patches, patch_dim, w->patch_embedding, hidden,
-                    ws->hidden + hidden, FALSE, &c0, &c1);
-  for (int c = c0; c < c1; c++)
-    ws->hidden[c] = w->class_embedding[c];
-  for (int t = 0; t < n_tokens; t++)
+  int n_chunks = clip_linear_n_chunks (team, hidden);
+  for (int i; (i = clip_team_take (team, n_chunks)) >= 0;) {
+    clip_linear_chunk (ws->patches, n_patches, patch_dim, w->patch_embedding, hidden,
+                       ws->hidden + hidden, FALSE, i, n_chunks, &c0, &c1);
     for (int c = c0; c < c1; c++)
-      ws->hidden[(size_t) t * hidden + c] += w->position_embedding[(size_t) t * hidden + c];
+      ws->hidden[c] = w->class_embedding[c];
+    for (int t = 0; t < n_tokens; t++)
+      for (int c = c0; c < c1; c++)
+        ws->hidden[(size_t) t * hidden + c] += w->position_embedding[(size_t) t * hidden + c];
+  }
   clip_team_barrier (team);
 
   /* pre_layrnorm, in place */

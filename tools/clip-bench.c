@@ -51,48 +51,67 @@ now_ms (void)
 }
 
 /* The GEMMs of one image's forward pass, as clip_vision_forward and clip_encoder_layer issue
- * them, on the model's own weights. partitioned: each team thread its column slice (our way);
- * otherwise one call per GEMM with OpenBLAS's own threading over n_threads. */
+ * them, on the model's own weights. ours: column chunks handed out to the team, as the forward
+ * pass does; otherwise one call per GEMM, threaded by OpenBLAS itself. */
 static void
-vision_gemms (const ClipTeam *team, const ClipModel *model, ClipWorkspace *ws,
-              gboolean partitioned)
+gemms (const ClipTeam *team, gboolean ours, const float *in, int rows, int n_in,
+       const float *const *weights, float *const *outs, int n_gemms, int n_out,
+       gboolean accumulate)
+{
+  int c0, c1;
+  if (!ours) {
+    for (int m = 0; m < n_gemms; m++)
+      clip_linear_chunk (in, rows, n_in, weights[m], n_out, outs[m], accumulate, 0, 1, &c0, &c1);
+    return;
+  }
+  int n_chunks = clip_linear_n_chunks (team, n_out);
+  for (int i; (i = clip_team_take (team, n_gemms * n_chunks)) >= 0;)
+    clip_linear_chunk (in, rows, n_in, weights[i / n_chunks], n_out, outs[i / n_chunks],
+                       accumulate, i % n_chunks, n_chunks, &c0, &c1);
+  clip_team_barrier (team);
+}
+
+static void
+head_gemms (ClipWorkspace *ws, int n, int hidden, int head_dim, int h, float *scores)
+{
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n, n, head_dim, 1.0f, ws->q + h * head_dim,
+               hidden, ws->k + h * head_dim, hidden, 0.0f, scores, n);
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, n, head_dim, n, 1.0f, scores, n,
+               ws->v + h * head_dim, hidden, 0.0f, ws->attn_out + h * head_dim, hidden);
+}
+
+static void
+vision_gemms (const ClipTeam *team, const ClipModel *model, ClipWorkspace *ws, gboolean ours)
 {
   const ClipTowerConfig *config = &model->config.vision;
   int hidden = config->hidden_size, inter = config->intermediate_size;
   int grid = config->image_size / config->patch_size, n_patches = grid * grid;
   int n = n_patches + 1, heads = config->num_attention_heads, head_dim = hidden / heads;
   int patch_dim = config->num_channels * config->patch_size * config->patch_size;
-  ClipTeam whole = { 0, 1, NULL };
-  const ClipTeam *split = partitioned ? team : &whole;
-  int c0, c1;
+  float *scores = ws->attn_scores + (size_t) team->tid * ws->capacity_scores;
 
-  clip_linear_part (split, ws->patches, n_patches, patch_dim, model->vision.patch_embedding,
-                    hidden, ws->hidden + hidden, FALSE, &c0, &c1);
-  clip_team_barrier (team);
+  gemms (team, ours, ws->patches, n_patches, patch_dim,
+         (const float *[]) { model->vision.patch_embedding }, (float *[]) { ws->hidden + hidden },
+         1, hidden, FALSE);
   for (int l = 0; l < config->num_hidden_layers; l++) {
     const ClipLayerWeights *w = &model->vision.layers[l];
-    clip_linear_part (split, ws->normed, n, hidden, w->q_proj_w, hidden, ws->q, FALSE, &c0, &c1);
-    clip_linear_part (split, ws->normed, n, hidden, w->k_proj_w, hidden, ws->k, FALSE, &c0, &c1);
-    clip_linear_part (split, ws->normed, n, hidden, w->v_proj_w, hidden, ws->v, FALSE, &c0, &c1);
-    clip_team_barrier (team);
-    int h0 = 0, h1 = heads;
-    if (partitioned)
-      clip_team_split (team, heads, 1, &h0, &h1);
-    float *scores = ws->attn_scores + (size_t) team->tid * ws->capacity_scores;
-    for (int h = h0; h < h1; h++) {
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n, n, head_dim, 1.0f,
-                   ws->q + h * head_dim, hidden, ws->k + h * head_dim, hidden, 0.0f, scores, n);
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, n, head_dim, n, 1.0f, scores, n,
-                   ws->v + h * head_dim, hidden, 0.0f, ws->attn_out + h * head_dim, hidden);
+    gemms (team, ours, ws->normed, n, hidden,
+           (const float *[]) { w->q_proj_w, w->k_proj_w, w->v_proj_w },
+           (float *[]) { ws->q, ws->k, ws->v }, 3, hidden, FALSE);
+    if (ours) {
+      for (int h; (h = clip_team_take (team, heads)) >= 0;)
+        head_gemms (ws, n, hidden, head_dim, h, scores);
+    } else {
+      for (int h = 0; h < heads; h++)
+        head_gemms (ws, n, hidden, head_dim, h, scores);
     }
     clip_team_barrier (team);
-    clip_linear_part (split, ws->attn_out, n, hidden, w->out_proj_w, hidden, ws->hidden, TRUE,
-                      &c0, &c1);
-    clip_team_barrier (team);
-    clip_linear_part (split, ws->normed, n, hidden, w->fc1_w, inter, ws->mlp, FALSE, &c0, &c1);
-    clip_team_barrier (team);
-    clip_linear_part (split, ws->mlp, n, inter, w->fc2_w, hidden, ws->hidden, TRUE, &c0, &c1);
-    clip_team_barrier (team);
+    gemms (team, ours, ws->attn_out, n, hidden, (const float *[]) { w->out_proj_w },
+           (float *[]) { ws->hidden }, 1, hidden, TRUE);
+    gemms (team, ours, ws->normed, n, hidden, (const float *[]) { w->fc1_w },
+           (float *[]) { ws->mlp }, 1, inter, FALSE);
+    gemms (team, ours, ws->mlp, n, inter, (const float *[]) { w->fc2_w },
+           (float *[]) { ws->hidden }, 1, hidden, TRUE);
   }
 }
 
@@ -128,7 +147,7 @@ time_floor (ClipContext *ctx, const ClipModel *model, int n_threads, gboolean pa
   for (int it = -2; it < iterations; it++) {
     double t0 = now_ms ();
     if (partitioned) {
-      ClipBarrier barrier = { 0, 0 };
+      ClipBarrier barrier = { 0, 0, 0 };
 #pragma omp parallel num_threads (n_threads) shared (barrier)
       {
         omp_set_num_threads (1);
@@ -138,7 +157,8 @@ time_floor (ClipContext *ctx, const ClipModel *model, int n_threads, gboolean pa
     } else {
       /* outside any parallel region, OpenBLAS's OpenMP build threads each call itself */
       omp_set_num_threads (n_threads);
-      ClipTeam team = { 0, 1, NULL };
+      ClipBarrier barrier = { 0, 0, 0 };
+      ClipTeam team = { 0, 1, &barrier };
       vision_gemms (&team, model, &ws, FALSE);
     }
     if (it >= 0)
