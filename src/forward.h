@@ -5,9 +5,9 @@
  * Threading model: a forward pass runs inside one OpenMP parallel region of the context's
  * n_threads threads. Every function here that takes a ClipTeam is called by ALL threads of the
  * team with their own `tid`; each does its share and the functions end with a barrier where the
- * next step reads what other threads wrote. GEMMs are split by output columns, and each thread
- * calls OpenBLAS on its own slice: the OpenMP build of OpenBLAS runs single-threaded inside a
- * parallel region, so the team's size is the exact number of cores used.
+ * next step reads what other threads wrote. GEMMs are cut into chunks of output columns that the
+ * threads take in turn, each calling OpenBLAS on its chunk: the OpenMP build of OpenBLAS runs
+ * single-threaded inside a parallel region, so the team's size is the exact number of cores used.
  */
 #ifndef CLIP_FORWARD_H
 #define CLIP_FORWARD_H
