@@ -85,10 +85,6 @@
  * ]| Classifies every 30th frame of a file, waiting for each result.
  */
 
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include "gstclipclassify.h"
 
 #include <gst/video/video.h>

@@ -3,10 +3,6 @@
  * Copyright (C) 2026 clipclassify developers
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <gst/gst.h>
 
 #include "clipmeta.h"

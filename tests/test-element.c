@@ -91,6 +91,8 @@ frame_to_buffer (const Frame *frame, GstVideoFormat format, GstClockTime pts)
 
   gst_video_info_set_format (&info, format, frame->width, frame->height);
   buffer = gst_buffer_new_allocate (NULL, info.size, NULL);
+  /* row padding too: the tests compare whole buffers byte for byte */
+  gst_buffer_memset (buffer, 0, 0, info.size);
   GST_BUFFER_PTS (buffer) = pts;
   GST_BUFFER_DURATION (buffer) = GST_SECOND / 30;
   g_assert_true (gst_video_frame_map (&out, &info, buffer, GST_MAP_WRITE));
@@ -348,6 +350,24 @@ count_messages (GList *messages, GstMessageType type)
   return n;
 }
 
+static gboolean
+bus_has_error (GstBus *bus)
+{
+  GstMessage *message = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+
+  if (!message)
+    return FALSE;
+  {
+    GError *error = NULL;
+
+    gst_message_parse_error (message, &error, NULL);
+    g_test_message ("error: %s", error->message);
+    g_error_free (error);
+  }
+  gst_message_unref (message);
+  return TRUE;
+}
+
 static const GstStructure *
 result_message (GstMessage *message, GstElement *element)
 {
@@ -533,6 +553,23 @@ test_sync_message_and_meta (void)
 
   g_assert_cmpuint (get_uint64 (f.element, "frames-analysed"), ==, 3);
   g_assert_cmpuint (get_uint64 (f.element, "frames-skipped"), ==, 0);
+
+  /* A buffer someone else also holds cannot be given meta in place: the element gets a new
+   * buffer around the same memory (no pixel copy) and leaves the shared one untouched. */
+  {
+    GstBuffer *in = frame_to_buffer (frames[0], GST_VIDEO_FORMAT_RGB, 0), *out;
+
+    gst_buffer_ref (in);
+    g_assert_cmpint (gst_harness_push (f.h, in), ==, GST_FLOW_OK);
+    out = gst_harness_pull (f.h);
+    g_assert_true (out != in);
+    g_assert_true (gst_buffer_peek_memory (out, 0) == gst_buffer_peek_memory (in, 0));
+    g_assert_nonnull (buffer_result (out));
+    g_assert_null (buffer_result (in));
+    gst_buffer_unref (out);
+    gst_buffer_unref (in);
+    gst_message_unref (gst_bus_pop_filtered (f.bus, GST_MESSAGE_ELEMENT));
+  }
   g_assert_cmpuint (get_uint64 (f.element, "last-latency"), >, 0);
 
   /* threshold filters the top lists; a new template changes the prompts */
@@ -859,7 +896,7 @@ test_relabel_storm (void)
   p.h = f.h;
   p.buffer = frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, GST_MSECOND);
   pusher = g_thread_new ("push", push_thread, &p);
-  deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
   while (!g_atomic_int_get (&p.done) && g_get_monotonic_time () < deadline)
     g_usleep (1000);
   returned_in_time = g_atomic_int_get (&p.done);
@@ -1168,6 +1205,51 @@ check_load_error (const char *model, GstResourceError code)
   gst_object_unref (element);
 }
 
+/* The model is read at READY -> PAUSED: a path set in READY is the one loaded next, a failed
+ * load leaves the element usable, and the previous path works again afterwards. */
+static void
+test_model_change_in_ready (void)
+{
+  char *missing = g_build_filename (fixture_dir, "no-such-model", NULL);
+  Frame *frame = frame_new (64, 48, 20);
+  GstMessage *message;
+  GError *error = NULL;
+  GstBuffer *out;
+  Fixture f;
+
+  fixture_setup (&f, tiny_model, "mode", 1, "labels", "cat,dog", NULL);
+  gst_harness_set_src_caps_str (f.h, caps_string (GST_VIDEO_FORMAT_RGB, 64, 48));
+  gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, 0));
+  gst_buffer_unref (gst_harness_pull (f.h));
+
+  g_assert_cmpint (gst_element_set_state (f.element, GST_STATE_READY), ==,
+                   GST_STATE_CHANGE_SUCCESS);
+  g_object_set (f.element, "model", missing, NULL);
+  g_assert_cmpint (gst_element_set_state (f.element, GST_STATE_PAUSED), ==,
+                   GST_STATE_CHANGE_FAILURE);
+  message = gst_bus_pop_filtered (f.bus, GST_MESSAGE_ERROR);
+  g_assert_nonnull (message);
+  gst_message_parse_error (message, &error, NULL);
+  g_assert_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, missing));
+  g_clear_error (&error);
+  gst_message_unref (message);
+
+  g_object_set (f.element, "model", tiny_model, NULL);
+  g_assert_cmpint (gst_element_set_state (f.element, GST_STATE_PLAYING), ==,
+                   GST_STATE_CHANGE_SUCCESS);
+  gst_harness_set_src_caps_str (f.h, caps_string (GST_VIDEO_FORMAT_RGB, 64, 48));
+  gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, GST_MSECOND));
+  out = gst_harness_pull (f.h);
+  g_assert_true (result_matches (buffer_result (out), frame, "cat,dog", CLIP_DEFAULT_TEMPLATE));
+  gst_buffer_unref (out);
+  g_assert_false (bus_has_error (f.bus));
+
+  frame_free (frame);
+  g_free (missing);
+  fixture_teardown (&f);
+}
+
 static void
 test_missing_model (void)
 {
@@ -1207,24 +1289,6 @@ test_corrupt_model (void)
   check_load_error (corrupt, GST_RESOURCE_ERROR_OPEN_READ);
   g_free (path);
   g_free (corrupt);
-}
-
-static gboolean
-bus_has_error (GstBus *bus)
-{
-  GstMessage *message = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
-
-  if (!message)
-    return FALSE;
-  {
-    GError *error = NULL;
-
-    gst_message_parse_error (message, &error, NULL);
-    g_test_message ("error: %s", error->message);
-    g_error_free (error);
-  }
-  gst_message_unref (message);
-  return TRUE;
 }
 
 /* NULL <-> PLAYING many times, both modes, two elements sharing one model. */
@@ -1417,6 +1481,85 @@ test_sync_flush_unblocks (void)
   fixture_teardown (&f);
 }
 
+/* PAUSED/PLAYING -> NULL while the worker is in the middle of an inference: in sync mode the
+ * waiting streaming thread returns FLUSHING at once; in both modes the state change completes
+ * (the worker is joined after at most the inference in progress) and a restart works. */
+static void
+run_null_mid_inference (int mode)
+{
+  Fixture f;
+  Frame *frame = frame_new (320, 240, 19);
+  Pusher p = { 0 };
+  GThread *thread = NULL;
+  GstBuffer *out;
+  guint64 latency_us;
+  gint64 start, took;
+
+  fixture_setup (&f, slow_model, "mode", mode, "labels", "cat,dog", NULL);
+  gst_harness_set_src_caps_str (f.h, caps_string (GST_VIDEO_FORMAT_RGB, 320, 240));
+  /* warm up: the label set and one inference */
+  gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, 0));
+  gst_buffer_unref (gst_harness_pull (f.h));
+  if (mode == 0) {
+    while (get_uint64 (f.element, "frames-analysed") == 0) {
+      gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, 0));
+      gst_buffer_unref (gst_harness_pull (f.h));
+      g_usleep (10000);
+    }
+  }
+  latency_us = get_uint64 (f.element, "last-latency") / 1000;
+
+  p.h = f.h;
+  p.buffer = frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, GST_MSECOND);
+  if (mode == 1) {
+    thread = g_thread_new ("push", push_thread, &p);
+  } else {
+    g_assert_cmpint (gst_harness_push (f.h, p.buffer), ==, GST_FLOW_OK);
+    gst_buffer_unref (gst_harness_pull (f.h));
+  }
+  g_usleep (latency_us / 4);
+
+  start = g_get_monotonic_time ();
+  g_assert_cmpint (gst_element_set_state (f.element, GST_STATE_NULL), ==,
+                   GST_STATE_CHANGE_SUCCESS);
+  took = g_get_monotonic_time () - start;
+  if (thread) {
+    g_thread_join (thread);
+    g_assert_cmpint (p.ret, ==, GST_FLOW_FLUSHING);
+  }
+  g_test_message ("%s: NULL after %" G_GINT64_FORMAT " us (inference %" G_GUINT64_FORMAT " us)",
+                  mode ? "sync" : "async", took, latency_us);
+  /* at most the inference in progress, with room for a loaded machine */
+  g_assert_cmpint (took, <, 2 * (gint64) latency_us + G_USEC_PER_SEC);
+
+  /* back up: the same element classifies again */
+  g_assert_cmpint (gst_element_set_state (f.element, GST_STATE_PLAYING), ==,
+                   GST_STATE_CHANGE_SUCCESS);
+  g_object_set (f.element, "mode", 1, NULL);
+  gst_harness_set_src_caps_str (f.h, caps_string (GST_VIDEO_FORMAT_RGB, 320, 240));
+  gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, 2 * GST_MSECOND));
+  out = gst_harness_pull (f.h);
+  g_assert_nonnull (buffer_result (out));
+  g_assert_cmpuint (uint64_field (buffer_result (out), "analysed-pts"), ==, 2 * GST_MSECOND);
+  gst_buffer_unref (out);
+  g_assert_false (bus_has_error (f.bus));
+
+  frame_free (frame);
+  fixture_teardown (&f);
+}
+
+static void
+test_sync_null_mid_inference (void)
+{
+  run_null_mid_inference (1);
+}
+
+static void
+test_async_null_mid_inference (void)
+{
+  run_null_mid_inference (0);
+}
+
 /* of a sorted array */
 static double
 median (GArray *values)
@@ -1582,6 +1725,8 @@ main (int argc, char **argv)
   g_test_add_func ("/element/sync/flush-unblocks", test_sync_flush_unblocks);
   g_test_add_func ("/element/async/results", test_async_results);
   g_test_add_func ("/element/async/never-waits", test_async_never_waits);
+  g_test_add_func ("/element/sync/null-mid-inference", test_sync_null_mid_inference);
+  g_test_add_func ("/element/async/null-mid-inference", test_async_null_mid_inference);
   g_test_add_func ("/element/relabel/sync", test_relabel_sync);
   g_test_add_func ("/element/relabel/async", test_relabel_async);
   g_test_add_func ("/element/relabel/storm", test_relabel_storm);
@@ -1593,6 +1738,7 @@ main (int argc, char **argv)
   g_test_add_func ("/element/meta/copy-and-scale", test_meta_copy_and_scale);
   g_test_add_func ("/element/errors/missing-model", test_missing_model);
   g_test_add_func ("/element/errors/corrupt-model", test_corrupt_model);
+  g_test_add_func ("/element/model-change-in-ready", test_model_change_in_ready);
   g_test_add_func ("/element/state-cycling", test_state_cycling);
   g_test_add_func ("/element/flushing-seek", test_flushing_seek);
 
