@@ -9,8 +9,9 @@
  * sees the element, the bus or any GStreamer object, and the streaming thread surfaces results.
  *
  * Frames are opaque here (the element's ClipFrame): the worker calls the prepare function on
- * its own thread to turn one into the model's pixel tensor, then hands the frame back for reuse
- * (clip_worker_take_spare), so steady-state sampling allocates nothing. GLib only.
+ * its own thread to turn one into the model's pixel tensor, then keeps it as the spare that
+ * clip_worker_try_reserve and clip_worker_wait_idle hand back for refilling, so steady-state
+ * sampling allocates nothing. GLib only.
  *
  * Lifetime: new/free span the element's life (so set_labels is valid in any state);
  * start/stop span READY->PAUSED..PAUSED->READY.
@@ -69,7 +70,8 @@ void clip_worker_set_flushing (ClipWorker *worker, gboolean flushing);
  * result is lost to the next job. */
 gboolean clip_worker_try_reserve (ClipWorker *worker, gpointer *spare, ClipResult **result);
 /* Step 2 (after a successful reserve, or in sync mode after clip_worker_wait_idle): takes the
- * frame; returns its job number. */
+ * frame; returns its job number. The frame is scored once the labels set before this call are
+ * built (or failed to build), whatever labels arrive after it. */
 guint64 clip_worker_submit (ClipWorker *worker, gpointer frame, guint64 pts);
 /* Gives back a frame that was reserved but not submitted. */
 void clip_worker_return_spare (ClipWorker *worker, gpointer frame);

@@ -1058,7 +1058,8 @@ test_labels_edge_cases (void)
   fixture_teardown (&f);
 }
 
-/* A template without "{}" is refused with a warning; the element keeps going. */
+/* A template without "{}" is refused with a warning; the element keeps going. A template with
+ * several "{}" puts the label in each. */
 static void
 test_bad_template (void)
 {
@@ -1084,6 +1085,24 @@ test_bad_template (void)
   g_assert_nonnull (warning);
   gst_message_unref (warning);
   g_assert_null (gst_bus_pop_filtered (f.bus, GST_MESSAGE_WARNING | GST_MESSAGE_ERROR));
+
+  /* Every "{}" takes the label: the prompts are the ones spelled out by hand. */
+  g_object_set (f.element, "labels", "cat, dog", "template", "a {} next to a {}.", NULL);
+  gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, 0));
+  out = gst_harness_pull (f.h);
+  {
+    guint n_got, n_want;
+    g_autofree double *got = double_array (buffer_result (out), "scores", &n_got);
+    g_autofree double *want = expected_scores (ref_model, ref_ctx, frame,
+        "a cat next to a cat., a dog next to a dog.", "{}", &n_want);
+
+    g_assert_cmpuint (n_got, ==, n_want);
+    for (guint i = 0; i < n_got; i++)
+      g_assert_cmpfloat_with_epsilon (got[i], want[i], SCORE_TOLERANCE);
+  }
+  gst_buffer_unref (out);
+  g_assert_null (gst_bus_pop_filtered (f.bus, GST_MESSAGE_WARNING | GST_MESSAGE_ERROR));
+
   frame_free (frame);
   fixture_teardown (&f);
 }
@@ -1138,6 +1157,49 @@ test_overlay (void)
     }
     fixture_teardown (&f);
   }
+  frame_free (frame);
+}
+
+/* overlay switched on and off while playing, downstream composing the overlay meta: the caps
+ * follow (the overlay-composition feature comes and goes) and so does the meta; the pixels are
+ * never touched. */
+static void
+test_overlay_toggle (void)
+{
+  Frame *frame = frame_new (160, 120, 21);
+  Fixture f;
+
+  fixture_setup (&f, tiny_model, "mode", 1, "labels", LABELS, NULL);
+  gst_harness_add_propose_allocation_meta (f.h, GST_VIDEO_OVERLAY_COMPOSITION_META_API_TYPE,
+                                           NULL);
+  gst_harness_set_sink_caps_str (f.h,
+      "video/x-raw(memory:SystemMemory, meta:GstVideoOverlayComposition),format=RGB,"
+      "width=160,height=120,framerate=30/1; "
+      "video/x-raw,format=RGB,width=160,height=120,framerate=30/1");
+  gst_harness_set_src_caps_str (f.h, caps_string (GST_VIDEO_FORMAT_RGB, 160, 120));
+
+  for (guint i = 0; i < 6; i++) {
+    gboolean overlay = i % 3 != 0;
+    GstBuffer *in, *out;
+    GstCaps *caps;
+    GBytes *bytes;
+
+    g_object_set (f.element, "overlay", overlay, NULL);
+    in = frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, i * GST_MSECOND);
+    bytes = buffer_bytes (in);
+    g_assert_cmpint (gst_harness_push (f.h, in), ==, GST_FLOW_OK);
+    out = gst_harness_pull (f.h);
+    caps = gst_pad_get_current_caps (f.h->sinkpad);
+    g_assert_cmpint (gst_caps_features_contains (gst_caps_get_features (caps, 0),
+                         GST_CAPS_FEATURE_META_GST_VIDEO_OVERLAY_COMPOSITION), ==, overlay);
+    g_assert_cmpint (gst_buffer_get_video_overlay_composition_meta (out) != NULL, ==, overlay);
+    assert_buffer_bytes (out, bytes);
+    gst_caps_unref (caps);
+    g_bytes_unref (bytes);
+    gst_buffer_unref (out);
+  }
+  g_assert_false (bus_has_error (f.bus));
+  fixture_teardown (&f);
   frame_free (frame);
 }
 
@@ -1735,6 +1797,7 @@ main (int argc, char **argv)
   g_test_add_func ("/element/labels/bad-template", test_bad_template);
   g_test_add_func ("/element/labels/edge-cases", test_labels_edge_cases);
   g_test_add_func ("/element/overlay", test_overlay);
+  g_test_add_func ("/element/overlay-toggle", test_overlay_toggle);
   g_test_add_func ("/element/meta/copy-and-scale", test_meta_copy_and_scale);
   g_test_add_func ("/element/errors/missing-model", test_missing_model);
   g_test_add_func ("/element/errors/corrupt-model", test_corrupt_model);
