@@ -92,6 +92,7 @@ clip_result_to_structure (const ClipResult *result, guint top_k, double threshol
       "analysed-pts", G_TYPE_UINT64,
       (guint64) (result->pts == CLIP_WORKER_NO_PTS ? GST_CLOCK_TIME_NONE : result->pts),
       "latency", G_TYPE_UINT64, result->latency_ns,
+      "rescored", G_TYPE_BOOLEAN, result->rescored,
       "timestamp", G_TYPE_UINT64, timestamp,
       "stream-time", G_TYPE_UINT64, stream_time,
       "running-time", G_TYPE_UINT64, running_time, NULL);

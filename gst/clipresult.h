@@ -13,6 +13,8 @@
  *   top-score     G_TYPE_DOUBLE                     its probability
  *   analysed-pts  G_TYPE_UINT64                     PTS of the analysed frame
  *   latency       G_TYPE_UINT64                     inference time on the worker, ns
+ *   rescored      G_TYPE_BOOLEAN                    TRUE: an earlier frame's embedding scored
+ *                                                   against labels set since (async only)
  *   timestamp     G_TYPE_UINT64                     PTS of the buffer that carries the result
  *   stream-time   G_TYPE_UINT64                     ... and its stream time
  *   running-time  G_TYPE_UINT64                     ... and its running time

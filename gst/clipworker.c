@@ -5,6 +5,8 @@
  */
 #include "clipworker.h"
 
+#include <string.h>
+
 struct _ClipWorker {
   ClipWorkerPrepareFunc prepare;
   gpointer prepare_data;
@@ -34,8 +36,10 @@ struct _ClipWorker {
   guint64 next_seq;
   guint64 done_seq;           /* last job finished (with or without result) */
   ClipResult *result;
+  ClipResult *rescored;       /* the last analysed frame against a newer set (async only) */
   GError *job_error;
   gpointer spare;             /* a frame the producer may refill */
+  gboolean rescore;           /* clip_worker_set_rescore */
 
   /* worker thread only (set before the thread starts, cleared after it is joined) */
   ClipModel *model;
@@ -43,7 +47,10 @@ struct _ClipWorker {
   ClipLabelSet *label_set;    /* read by the worker; swapped under lock */
   ClipLabelCache *cache;
   float *pixels;
-  float *image;
+  float *image;               /* embedding of the last analysed frame, kept for re-scoring */
+  gboolean image_valid;       /* image belongs to a frame whose result was delivered */
+  guint64 image_epoch;        /* ... in this epoch: a flush makes it stale */
+  guint64 image_pts, image_seq, image_latency_ns;
 };
 
 void
@@ -89,12 +96,84 @@ clip_worker_free (ClipWorker *worker)
   g_free (worker);
 }
 
+/* Same labels, same prompts' embeddings (a template change keeps the labels). */
+static gboolean
+clip_label_set_same (const ClipLabelSet *a, const ClipLabelSet *b)
+{
+  if (!a || !b)
+    return a == b;
+  return a->n_labels == b->n_labels && a->dim == b->dim
+      && g_strv_equal ((const char *const *) a->labels, (const char *const *) b->labels)
+      && memcmp (a->embeddings, b->embeddings, sizeof (float) * a->n_labels * a->dim) == 0;
+}
+
+/* probs of the kept embedding (or of the frame just analysed) against labels, as a result. */
+static ClipResult *
+clip_worker_make_result (ClipWorker *worker, ClipLabelSet *labels)
+{
+  ClipResult *result = g_new0 (ClipResult, 1);
+  float *probs = g_new (float, labels->n_labels);
+  guint i;
+
+  clip_score (worker->model, worker->image, labels->embeddings, (int) labels->n_labels, NULL,
+              probs);
+  result->labels = labels;
+  result->scores = g_new (double, labels->n_labels);
+  for (i = 0; i < labels->n_labels; i++)
+    result->scores[i] = probs[i];
+  g_free (probs);
+  return result;
+}
+
+/* Called with the lock just after a new label set became current; returns with it. Waiting for
+ * the next frame to be analysed would show the new labels an inference or more later; the
+ * last frame's embedding is scored against them now. This holds even when a frame waits for
+ * this very set: its result is still a whole inference away, and replaces the re-score if that
+ * has not been taken by then. */
+static void
+clip_worker_rescore (ClipWorker *worker)
+{
+  ClipLabelSet *labels = worker->label_set;
+  ClipResult *result;
+  guint64 epoch = worker->epoch;
+
+  if (labels->n_labels == 0) {
+    /* No results until labels come back: by then this frame may be long past. */
+    worker->image_valid = FALSE;
+    return;
+  }
+  if (!worker->rescore || worker->flushing || !worker->image_valid
+      || worker->image_epoch != epoch)
+    return;
+  labels = clip_label_set_ref (labels);
+  g_mutex_unlock (&worker->lock);
+
+  /* image and image_* are the worker thread's own: read without the lock */
+  result = clip_worker_make_result (worker, labels);
+  result->pts = worker->image_pts;
+  result->seq = worker->image_seq;
+  result->latency_ns = worker->image_latency_ns;
+  result->rescored = TRUE;
+
+  g_mutex_lock (&worker->lock);
+  /* A flush or a switch to sync mode meanwhile: nobody wants it. The frame's own result, if
+   * still in the slot, stays there and goes out first. */
+  if (epoch == worker->epoch && worker->rescore && !worker->flushing) {
+    clip_result_free (worker->rescored);
+    worker->rescored = result;
+    g_cond_broadcast (&worker->cond);
+  } else {
+    clip_result_free (result);
+  }
+}
+
 /* Called with the lock; returns with it. The lock is dropped while the text tower runs. */
 static void
 clip_worker_build_labels (ClipWorker *worker)
 {
   ClipLabelSet *set, *old = NULL;
   GError *error = NULL;
+  gboolean changed = FALSE;
   char *text = g_strdup (worker->labels_text);
   char *template_ = g_strdup (worker->template_);
   guint64 generation = worker->labels_generation;
@@ -110,6 +189,7 @@ clip_worker_build_labels (ClipWorker *worker)
   if (set) {
     old = worker->label_set;
     worker->label_set = set;
+    changed = !clip_label_set_same (old, set);
   } else {
     g_clear_error (&worker->labels_error);
     worker->labels_error = error;
@@ -119,6 +199,9 @@ clip_worker_build_labels (ClipWorker *worker)
 
   clip_label_set_unref (old);
   g_mutex_lock (&worker->lock);
+  /* The same labels set again would only repeat the last result. */
+  if (changed)
+    clip_worker_rescore (worker);
 }
 
 /* Called with the lock; returns with it. */
@@ -139,18 +222,10 @@ clip_worker_analyse (ClipWorker *worker)
   start = g_get_monotonic_time ();
   if (labels && labels->n_labels > 0) {
     if (worker->prepare (frame, worker->model, worker->pixels, worker->prepare_data, &error)) {
-      float *probs = g_new (float, labels->n_labels);
-      guint i;
-
+      /* From here on image is this frame's: the one kept for re-scoring goes. */
+      worker->image_valid = FALSE;
       clip_embed_image (worker->ctx, worker->pixels, worker->image);
-      clip_score (worker->model, worker->image, labels->embeddings, (int) labels->n_labels,
-                  NULL, probs);
-      result = g_new0 (ClipResult, 1);
-      result->labels = g_steal_pointer (&labels);
-      result->scores = g_new (double, result->labels->n_labels);
-      for (i = 0; i < result->labels->n_labels; i++)
-        result->scores[i] = probs[i];
-      g_free (probs);
+      result = clip_worker_make_result (worker, g_steal_pointer (&labels));
       result->pts = pts;
       result->seq = seq;
       /* monotonic time is in µs: the latency field is ns like every GStreamer duration */
@@ -165,6 +240,16 @@ clip_worker_analyse (ClipWorker *worker)
     worker->frame_free (worker->spare);
   worker->spare = frame;
   if (epoch == worker->epoch) {
+    if (result) {
+      worker->image_valid = TRUE;
+      worker->image_epoch = epoch;
+      worker->image_pts = pts;
+      worker->image_seq = seq;
+      worker->image_latency_ns = result->latency_ns;
+      /* Newer frame, same or newer set (sets change only between frames, on this thread):
+       * a re-score not taken yet is stale. */
+      g_clear_pointer (&worker->rescored, clip_result_free);
+    }
     clip_result_free (worker->result);
     worker->result = result;
     if (error) {
@@ -259,9 +344,11 @@ clip_worker_stop (ClipWorker *worker)
     worker->frame_free (worker->job_frame);
   worker->job_frame = NULL;
   g_clear_pointer (&worker->result, clip_result_free);
+  g_clear_pointer (&worker->rescored, clip_result_free);
   g_clear_error (&worker->job_error);
   g_clear_error (&worker->labels_error);
   g_clear_pointer (&worker->label_set, clip_label_set_unref);
+  worker->image_valid = FALSE;
   g_mutex_unlock (&worker->lock);
 
   g_clear_pointer (&worker->cache, clip_label_cache_free);
@@ -304,12 +391,26 @@ clip_worker_set_flushing (ClipWorker *worker, gboolean flushing)
       worker->spare = worker->job_frame;
       worker->job_frame = NULL;
     }
+    /* The kept embedding goes with them: worker->image_epoch is now behind. */
     g_clear_pointer (&worker->result, clip_result_free);
+    g_clear_pointer (&worker->rescored, clip_result_free);
     g_clear_error (&worker->job_error);
     /* Jobs submitted before the flush count as done: nobody waits for them any more. */
     worker->done_seq = worker->next_seq;
   }
   g_cond_broadcast (&worker->cond);
+  g_mutex_unlock (&worker->lock);
+}
+
+void
+clip_worker_set_rescore (ClipWorker *worker, gboolean rescore)
+{
+  g_return_if_fail (worker != NULL);
+
+  g_mutex_lock (&worker->lock);
+  worker->rescore = rescore;
+  if (!rescore)
+    g_clear_pointer (&worker->rescored, clip_result_free);
   g_mutex_unlock (&worker->lock);
 }
 
@@ -384,24 +485,28 @@ clip_worker_return_spare (ClipWorker *worker, gpointer frame)
 }
 
 /* Called with the lock. */
-static ClipResult *
-clip_worker_take_result_locked (ClipWorker *worker, GError **error)
+static gboolean
+clip_worker_take_error_locked (ClipWorker *worker, GError **error)
 {
-  if (worker->job_error) {
-    g_propagate_error (error, worker->job_error);
-    worker->job_error = NULL;
-    return NULL;
-  }
-  return g_steal_pointer (&worker->result);
+  if (!worker->job_error)
+    return FALSE;
+  g_propagate_error (error, worker->job_error);
+  worker->job_error = NULL;
+  return TRUE;
 }
 
 ClipResult *
 clip_worker_take_result (ClipWorker *worker, GError **error)
 {
-  ClipResult *result;
+  ClipResult *result = NULL;
 
   g_mutex_lock (&worker->lock);
-  result = clip_worker_take_result_locked (worker, error);
+  if (!clip_worker_take_error_locked (worker, error)) {
+    /* the frame's own labels first, then the newer ones */
+    result = g_steal_pointer (&worker->result);
+    if (!result)
+      result = g_steal_pointer (&worker->rescored);
+  }
   g_mutex_unlock (&worker->lock);
   return result;
 }
@@ -415,8 +520,8 @@ clip_worker_wait_result (ClipWorker *worker, guint64 seq, gboolean *flushing, GE
   while (!worker->flushing && worker->done_seq < seq)
     g_cond_wait (&worker->cond, &worker->lock);
   *flushing = worker->flushing;
-  if (!worker->flushing) {
-    result = clip_worker_take_result_locked (worker, error);
+  if (!worker->flushing && !clip_worker_take_error_locked (worker, error)) {
+    result = g_steal_pointer (&worker->result);
     if (result && result->seq != seq)
       g_clear_pointer (&result, clip_result_free);
   }

@@ -13,6 +13,15 @@
  * clip_worker_try_reserve and clip_worker_wait_idle hand back for refilling, so steady-state
  * sampling allocates nothing. GLib only.
  *
+ * Re-scoring (clip_worker_set_rescore): the worker keeps the image embedding of the last frame
+ * it analysed. When a new label set becomes current it scores that embedding against the set
+ * (clip_score: microseconds, no forward pass) and leaves the result in a second slot, so new
+ * labels show up without waiting for the next frame to be handed over and analysed. The
+ * mailbox thus holds at most two results, both of the newest analysed frame: its own (the
+ * labels it was analysed with), taken first, then its re-score (the newest labels). A re-score
+ * never replaces the frame's own result; the next frame's result replaces a re-score not yet
+ * taken, as it is newer and scored against the same or a newer set.
+ *
  * Lifetime: new/free span the element's life (so set_labels is valid in any state);
  * start/stop span READY->PAUSED..PAUSED->READY.
  */
@@ -31,8 +40,10 @@ typedef struct {
   ClipLabelSet *labels;       /* the set the frame was scored against (a reference) */
   double *scores;             /* [labels->n_labels] probabilities, label order */
   guint64 pts;                /* of the analysed frame, CLIP_WORKER_NO_PTS if it had none */
-  guint64 latency_ns;         /* frame taken by the worker -> scores ready */
+  guint64 latency_ns;         /* frame taken by the worker -> scores ready (re-score: the same
+                               * as the frame's own result) */
   guint64 seq;                /* the job's number, from clip_worker_submit */
+  gboolean rescored;          /* an earlier frame's embedding scored against a newer set */
 } ClipResult;
 
 void clip_result_free (ClipResult *result);
@@ -60,14 +71,22 @@ void clip_worker_stop (ClipWorker *worker);
 void clip_worker_set_labels (ClipWorker *worker, guint64 generation, const char *labels_text,
                              const char *template_);
 
-/* TRUE wakes every waiter, which returns at once; FALSE also forgets the pending frame and
- * result and disowns the inference in progress, whose result will be dropped (a flush). */
+/* TRUE wakes every waiter, which returns at once; FALSE also forgets the pending frame, the
+ * results and the kept embedding, and disowns the inference in progress, whose result will be
+ * dropped (a flush). */
 void clip_worker_set_flushing (ClipWorker *worker, gboolean flushing);
+
+/* Whether a new label set is also applied to the last analysed frame (see the top of this
+ * file); off at creation. Async mode only: a sync frame's result must be its own. FALSE also
+ * drops a re-score not taken yet, so none is taken after this returns. */
+void clip_worker_set_rescore (ClipWorker *worker, gboolean rescore);
 
 /* Async hand-over, step 1: TRUE if no frame is pending or being analysed (the worker may still
  * be building labels). Then *spare is a frame to refill (or NULL: make one), and a result the
  * worker finished since the caller's last clip_worker_take_result replaces *result, so that no
- * result is lost to the next job. */
+ * result is lost to the next job (it is of a newer frame than *result). A re-score stays in
+ * the mailbox for the next take. Until step 2 no frame result can appear, so the caller may
+ * deliver *result before handing the frame over. */
 gboolean clip_worker_try_reserve (ClipWorker *worker, gpointer *spare, ClipResult **result);
 /* Step 2 (after a successful reserve, or in sync mode after clip_worker_wait_idle): takes the
  * frame; returns its job number. The frame is scored once the labels set before this call are
@@ -80,11 +99,13 @@ void clip_worker_return_spare (ClipWorker *worker, gpointer frame);
  * spare is not NULL. */
 gboolean clip_worker_wait_idle (ClipWorker *worker, gpointer *spare);
 
-/* The finished result nobody has taken yet, or NULL. A failed analysis gives NULL and sets
- * error (the stream should stop). Never blocks. */
+/* The finished result nobody has taken yet, or NULL: a frame's own result before its re-score,
+ * so call again for the re-score (or let the next call have it). A failed analysis gives NULL
+ * and sets error (the stream should stop). Never blocks. */
 ClipResult *clip_worker_take_result (ClipWorker *worker, GError **error);
 /* Waits until job seq is finished, then takes its result (NULL if it gave none: no label set
- * yet, or an empty one). *flushing is set when the wait was cut short. */
+ * yet, or an empty one); re-scores are left alone. *flushing is set when the wait was cut
+ * short. */
 ClipResult *clip_worker_wait_result (ClipWorker *worker, guint64 seq, gboolean *flushing,
                                      GError **error);
 

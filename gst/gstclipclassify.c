@@ -42,6 +42,9 @@
  *   attached to a later buffer.
  * - `latency` (guint64): how long the worker took for this frame, in nanoseconds (conversion,
  *   preprocessing and the image tower).
+ * - `rescored` (boolean): %TRUE for a re-scored result (async mode only, see below): the
+ *   frame of `analysed-pts` analysed earlier, scored against labels that became current since.
+ *   Its `latency` is that of the frame's analysis.
  * - `timestamp`, `stream-time`, `running-time` (guint64): of the buffer the result is attached
  *   to, as the level element reports them. At EOS in async mode (see below) there is no
  *   such buffer: they are those of the analysed frame.
@@ -61,6 +64,13 @@
  * Setting #GstClipClassify:labels or #GstClipClassify:template while playing does not stall
  * the video: the worker computes the text embeddings of the new prompts only (they are cached
  * per prompt), then swaps the set in at once.
+ *
+ * In async mode the new labels show up without waiting for another frame to be analysed: as
+ * soon as the set is swapped in, the worker scores the image embedding of the last frame it
+ * analysed against it (no forward pass) and delivers that as a result with `rescored` %TRUE
+ * and that frame's `analysed-pts`, after that frame's own result if it is still to be
+ * delivered. Results of frames analysed later follow as usual. In sync mode every result is
+ * the carrying buffer's own: nothing is re-scored.
  *
  * The model is loaded when the element goes from READY to PAUSED; elements of one process with
  * the same #GstClipClassify:model share it. A missing or broken model fails that state change
@@ -243,11 +253,26 @@ gst_clip_classify_relabel (GstClipClassify *self)
   g_free (template_);
 }
 
+/* model and threads (GST_PARAM_MUTABLE_READY) are read when the worker starts, at
+ * READY->PAUSED. A value set later is kept for the next start and, as GStreamer elements do
+ * for such properties, the debug log says it does not apply now. state and next (the
+ * transition under way, if any, which may have read the old value already) were read under
+ * the object lock, which is not held here. */
+static void
+gst_clip_classify_warn_if_running (GstClipClassify *self, GParamSpec *pspec, GstState state,
+                                   GstState next)
+{
+  if (state >= GST_STATE_PAUSED || next >= GST_STATE_PAUSED)
+    GST_WARNING_OBJECT (self, "%s set while %s: it takes effect on the next READY->PAUSED",
+        g_param_spec_get_name (pspec), gst_element_state_get_name (state));
+}
+
 static void
 gst_clip_classify_set_property (GObject *object, guint prop_id, const GValue *value,
                                 GParamSpec *pspec)
 {
   GstClipClassify *self = GST_CLIP_CLASSIFY (object);
+  GstState state, next;
 
   switch (prop_id) {
     case PROP_MODEL:{
@@ -260,7 +285,10 @@ gst_clip_classify_set_property (GObject *object, guint prop_id, const GValue *va
       GST_OBJECT_LOCK (self);
       g_free (self->model_path);
       self->model_path = path;
+      state = GST_STATE (self);
+      next = GST_STATE_NEXT (self);
       GST_OBJECT_UNLOCK (self);
+      gst_clip_classify_warn_if_running (self, pspec, state, next);
       break;
     }
     case PROP_LABELS:
@@ -294,11 +322,16 @@ gst_clip_classify_set_property (GObject *object, guint prop_id, const GValue *va
       self->interval = g_value_get_uint (value);
       GST_OBJECT_UNLOCK (self);
       break;
-    case PROP_MODE:
+    case PROP_MODE:{
+      GstClipClassifyMode mode = g_value_get_enum (value);
+
       GST_OBJECT_LOCK (self);
-      self->mode = g_value_get_enum (value);
+      self->mode = mode;
       GST_OBJECT_UNLOCK (self);
+      /* A sync buffer carries its own frame's result, never an older frame re-scored. */
+      clip_worker_set_rescore (self->worker, mode == GST_CLIP_CLASSIFY_MODE_ASYNC);
       break;
+    }
     case PROP_TOP_K:
       GST_OBJECT_LOCK (self);
       self->top_k = g_value_get_uint (value);
@@ -325,7 +358,10 @@ gst_clip_classify_set_property (GObject *object, guint prop_id, const GValue *va
     case PROP_THREADS:
       GST_OBJECT_LOCK (self);
       self->threads = g_value_get_uint (value);
+      state = GST_STATE (self);
+      next = GST_STATE_NEXT (self);
       GST_OBJECT_UNLOCK (self);
+      gst_clip_classify_warn_if_running (self, pspec, state, next);
       break;
     case PROP_POST_MESSAGES:
       GST_OBJECT_LOCK (self);
@@ -608,7 +644,8 @@ gst_clip_classify_change_state (GstElement *element, GstStateChange transition)
 /* ------------------------------------------------------------------------------------------ */
 /* Streaming */
 
-/* Turns result into the message/meta structure; counts it. Streaming thread, no lock held. */
+/* Turns result into the message/meta structure; counts an analysed frame. Streaming thread, no
+ * lock held. */
 static GstStructure *
 gst_clip_classify_describe (GstClipClassify *self, const ClipResult *result,
                             GstClockTime timestamp, guint top_k, gdouble threshold)
@@ -621,11 +658,14 @@ gst_clip_classify_describe (GstClipClassify *self, const ClipResult *result,
     running_time = gst_segment_to_running_time (segment, GST_FORMAT_TIME, timestamp);
   }
 
-  GST_OBJECT_LOCK (self);
-  self->frames_analysed++;
-  self->last_latency = result->latency_ns;
-  self->total_latency += result->latency_ns;
-  GST_OBJECT_UNLOCK (self);
+  /* A re-score analysed no frame: the statistics are about frames. */
+  if (!result->rescored) {
+    GST_OBJECT_LOCK (self);
+    self->frames_analysed++;
+    self->last_latency = result->latency_ns;
+    self->total_latency += result->latency_ns;
+    GST_OBJECT_UNLOCK (self);
+  }
 
   return clip_result_to_structure (result, top_k, threshold, timestamp, stream_time,
                                    running_time);
@@ -737,6 +777,7 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
   gboolean overlay, post_messages, sampled;
   guint64 generation;
   ClipResult *result = NULL;
+  ClipFrame *handover = NULL;
   GstStructure *s = NULL;
   GError *error = NULL;
   GstFlowReturn ret = GST_FLOW_OK;
@@ -764,14 +805,13 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
   if (sampled && mode == GST_CLIP_CLASSIFY_MODE_ASYNC) {
     gpointer spare;
 
+    /* The frame is copied now, before any overlay is drawn, but handed over last (below). */
     if (clip_worker_try_reserve (self->worker, &spare, &result)) {
-      ClipFrame *frame = spare ? spare : clip_frame_new ();
-
-      if (!clip_frame_fill (frame, &self->info, buffer)) {
-        clip_worker_return_spare (self->worker, frame);
+      handover = spare ? spare : clip_frame_new ();
+      if (!clip_frame_fill (handover, &self->info, buffer)) {
+        clip_worker_return_spare (self->worker, handover);
         goto map_failed;
       }
-      clip_worker_submit (self->worker, frame, pts);
     } else {
       GST_LOG_OBJECT (self, "worker busy, skipping frame %" GST_TIME_FORMAT,
                       GST_TIME_ARGS (pts));
@@ -807,6 +847,10 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
     }
   }
 
+  /* A re-score taken just as the mode became sync: a sync buffer carries its own frames only. */
+  if (result && result->rescored && mode == GST_CLIP_CLASSIFY_MODE_SYNC)
+    g_clear_pointer (&result, clip_result_free);
+
   if (result) {
     s = gst_clip_classify_describe (self, result, pts, top_k, threshold);
     gst_clip_classify_meta_add (buffer, s);
@@ -819,6 +863,17 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
     ret = gst_clip_classify_draw (self, buffer, top_k, threshold);
 
   gst_clip_classify_post (self, s, post_messages);
+
+  /* Last: the worker's threads wake up and take the cores, so everything this thread still had
+   * to do for the buffer is done by now. No result is lost meanwhile: the one the worker had
+   * finished was collected by clip_worker_try_reserve, and with no frame in the worker none can
+   * be finished before this (a re-score may be, and waits for the next buffer). */
+  if (handover) {
+    if (ret == GST_FLOW_OK)
+      clip_worker_submit (self->worker, handover, pts);
+    else
+      clip_worker_return_spare (self->worker, handover);
+  }
   return ret;
 
   /* ERRORS */
@@ -908,20 +963,21 @@ gst_clip_classify_sink_event (GstBaseTransform *trans, GstEvent *event)
        * left to ride on, so it goes out as a message only (see the element docs). */
       if (mode == GST_CLIP_CLASSIFY_MODE_ASYNC && clip_worker_wait_idle (self->worker, NULL)) {
         GError *error = NULL;
-        ClipResult *result = clip_worker_take_result (self->worker, &error);
+        ClipResult *result;
 
-        if (error) {
-          GST_ELEMENT_WARNING (self, STREAM, FAILED,
-              ("Classification failed: %s", error->message), (NULL));
-          g_error_free (error);
-        }
-        if (result) {
+        /* the frame's own result, then its re-score against newer labels if there is one */
+        while ((result = clip_worker_take_result (self->worker, &error))) {
           GstClockTime pts = result->pts == CLIP_WORKER_NO_PTS ? GST_CLOCK_TIME_NONE :
               result->pts;
 
           gst_clip_classify_post (self,
               gst_clip_classify_describe (self, result, pts, top_k, threshold), post_messages);
           clip_result_free (result);
+        }
+        if (error) {
+          GST_ELEMENT_WARNING (self, STREAM, FAILED,
+              ("Classification failed: %s", error->message), (NULL));
+          g_error_free (error);
         }
       }
       break;
@@ -971,6 +1027,7 @@ gst_clip_classify_init (GstClipClassify *self)
       (GDestroyNotify) clip_frame_converter_free, (GDestroyNotify) clip_frame_free);
   clip_worker_set_labels (self->worker, self->labels_generation, self->labels,
                           self->template_);
+  clip_worker_set_rescore (self->worker, self->mode == GST_CLIP_CLASSIFY_MODE_ASYNC);
 
   /* Never passthrough: results are added as meta, so buffers must be writable. */
   gst_base_transform_set_passthrough (GST_BASE_TRANSFORM (self), FALSE);
@@ -998,7 +1055,8 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
    * The HuggingFace CLIP model directory (config.json, model.safetensors, vocab.json,
    * merges.txt, preprocessor_config.json). Default: $CLIPCLASSIFY_MODEL if set, else
    * `<user data dir>/clipclassify/models/clip-vit-base-patch16`, where
-   * scripts/download-model.sh puts it. Read when going from READY to PAUSED.
+   * scripts/download-model.sh puts it. Read when going from READY to PAUSED: a value set while
+   * PAUSED or PLAYING is kept for the next start (the debug log warns).
    */
   g_object_class_install_property (gobject_class, PROP_MODEL,
       g_param_spec_string ("model", "Model",
@@ -1104,7 +1162,8 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
   /**
    * GstClipClassify:threads:
    *
-   * Threads of the worker's forward passes; 0 uses every online core.
+   * Threads of the worker's forward passes; 0 uses every online core. Read when going from
+   * READY to PAUSED, like #GstClipClassify:model.
    */
   g_object_class_install_property (gobject_class, PROP_THREADS,
       g_param_spec_uint ("threads", "Threads",
@@ -1128,11 +1187,13 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
   /**
    * GstClipClassify:frames-analysed:
    *
-   * Results delivered since the element last went to PAUSED.
+   * Frames analysed whose results were delivered since the element last went to PAUSED.
+   * Re-scored results (see `rescored`) are not counted: no frame was analysed for them.
    */
   g_object_class_install_property (gobject_class, PROP_FRAMES_ANALYSED,
       g_param_spec_uint64 ("frames-analysed", "Frames analysed",
-          "Results delivered since READY->PAUSED", 0, G_MAXUINT64, 0,
+          "Analysed frames whose results were delivered since READY->PAUSED (re-scored "
+          "results not counted)", 0, G_MAXUINT64, 0,
           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   /**

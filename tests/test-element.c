@@ -266,6 +266,7 @@ check_result (const GstStructure *s, guint top_k, double threshold)
   g_assert_cmpuint (n_top, ==, g_strv_length (top_labels));
   uint64_field (s, "analysed-pts");
   uint64_field (s, "latency");
+  field (s, "rescored", G_TYPE_BOOLEAN);
   uint64_field (s, "timestamp");
   uint64_field (s, "stream-time");
   uint64_field (s, "running-time");
@@ -298,8 +299,8 @@ check_result (const GstStructure *s, guint top_k, double threshold)
 
 /* The scores of s equal the engine's for frame with these labels and template. */
 static gboolean
-result_matches (const GstStructure *s, const Frame *frame, const char *labels,
-                const char *template_)
+result_matches_model (const GstStructure *s, ClipModel *model, ClipContext *ctx,
+                      const Frame *frame, const char *labels, const char *template_)
 {
   g_auto (GStrv) got_labels = string_array (s, "labels");
   g_auto (GStrv) want_labels = clip_labels_parse (labels);
@@ -309,7 +310,7 @@ result_matches (const GstStructure *s, const Frame *frame, const char *labels,
 
   if (!g_strv_equal ((const char *const *) got_labels, (const char *const *) want_labels))
     return FALSE;
-  want = expected_scores (ref_model, ref_ctx, frame, labels, template_, &n_want);
+  want = expected_scores (model, ctx, frame, labels, template_, &n_want);
   g_assert_cmpuint (n_got, ==, n_want);
   for (guint i = 0; i < n_got; i++) {
     if (fabs (got[i] - want[i]) > SCORE_TOLERANCE) {
@@ -318,6 +319,29 @@ result_matches (const GstStructure *s, const Frame *frame, const char *labels,
     }
   }
   return TRUE;
+}
+
+/* ... on the tiny model */
+static gboolean
+result_matches (const GstStructure *s, const Frame *frame, const char *labels,
+                const char *template_)
+{
+  return result_matches_model (s, ref_model, ref_ctx, frame, labels, template_);
+}
+
+static gboolean
+result_has_labels (const GstStructure *s, const char *labels)
+{
+  g_auto (GStrv) got = string_array (s, "labels");
+  g_auto (GStrv) want = clip_labels_parse (labels);
+
+  return g_strv_equal ((const char *const *) got, (const char *const *) want);
+}
+
+static gboolean
+result_rescored (const GstStructure *s)
+{
+  return g_value_get_boolean (field (s, "rescored", G_TYPE_BOOLEAN));
 }
 
 static const GstStructure *
@@ -923,6 +947,209 @@ test_relabel_storm (void)
   fixture_teardown (&f);
 }
 
+/* Pushes buffers of frame that the element does not sample (the caller set interval so) every
+ * 5 ms until one carries a result; returns a copy of it, after checking the bus message that
+ * went with it has the same fields. *n_pushed counts every buffer pushed (the element's frame
+ * count); their PTS are 1 s + n ms. */
+static GstStructure *
+next_result (Fixture *f, const Frame *frame, guint64 *n_pushed)
+{
+  gint64 deadline = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+
+  while (g_get_monotonic_time () < deadline) {
+    GstClockTime pts = GST_SECOND + *n_pushed * GST_MSECOND;
+    GstBuffer *out;
+    const GstStructure *meta;
+    GstStructure *copy = NULL;
+
+    (*n_pushed)++;
+    g_assert_cmpint (gst_harness_push (f->h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, pts)),
+                     ==, GST_FLOW_OK);
+    out = gst_harness_pull (f->h);
+    if ((meta = buffer_result (out))) {
+      GstMessage *message = gst_bus_pop_filtered (f->bus, GST_MESSAGE_ELEMENT);
+
+      check_result (meta, 3, 0.0);
+      g_assert_cmpuint (uint64_field (meta, "timestamp"), ==, pts);
+      g_assert_nonnull (message);
+      assert_same_fields (result_message (message, f->element), meta);
+      gst_message_unref (message);
+      copy = gst_structure_copy (meta);
+    }
+    gst_buffer_unref (out);
+    if (copy)
+      return copy;
+    g_usleep (5000);
+  }
+  g_error ("no result within 20 s");
+  return NULL;
+}
+
+/* Async relabel without a new frame: once the new set is built, the worker scores the image
+ * embedding of the last frame it analysed against it and that comes out as a result at once:
+ * rescored, with the old frame's analysed-pts, the engine's scores for that frame and the new
+ * labels, and frames-analysed unchanged. A frame result still waiting in the mailbox when the
+ * labels change is delivered first, then its re-score. */
+static void
+test_async_rescore (void)
+{
+  static const char *const sets[] = { "cat, dog", "car, tree, house", "a red boat, a blue kite" };
+  Frame *first = frame_new (320, 240, 22), *second = frame_new (320, 240, 23);
+  Frame *filler = frame_new (320, 240, 24);
+  ClipContextParams params = clip_context_params_default ();
+  GError *error = NULL;
+  ClipModel *model = clip_model_load (slow_model, &error);
+  ClipContext *ctx;
+  GstStructure *s;
+  guint64 n_pushed = 0, latency;
+  Fixture f;
+
+  g_assert_no_error (error);
+  params.n_threads = 1;
+  ctx = clip_context_new (model, &params, &error);
+  g_assert_no_error (error);
+
+  /* Only the first frame is ever sampled (frame 0; then n % G_MAXUINT != 0). */
+  fixture_setup (&f, slow_model, "labels", sets[0], "interval", G_MAXUINT, NULL);
+  gst_harness_set_src_caps_str (f.h, caps_string (GST_VIDEO_FORMAT_RGB, 320, 240));
+  gst_harness_push (f.h, frame_to_buffer (first, GST_VIDEO_FORMAT_RGB, 0));
+  gst_buffer_unref (gst_harness_pull (f.h));
+  n_pushed = 1;
+
+  s = next_result (&f, filler, &n_pushed);
+  g_assert_false (result_rescored (s));
+  g_assert_cmpuint (uint64_field (s, "analysed-pts"), ==, 0);
+  g_assert_true (result_matches_model (s, model, ctx, first, sets[0], CLIP_DEFAULT_TEMPLATE));
+  latency = uint64_field (s, "latency");
+  gst_structure_free (s);
+  g_assert_cmpuint (get_uint64 (f.element, "frames-analysed"), ==, 1);
+
+  g_object_set (f.element, "labels", sets[1], NULL);
+  s = next_result (&f, filler, &n_pushed);
+  g_assert_true (result_has_labels (s, sets[1]));
+  g_assert_true (result_rescored (s));
+  g_assert_cmpuint (uint64_field (s, "analysed-pts"), ==, 0);
+  g_assert_cmpuint (uint64_field (s, "latency"), ==, latency);
+  g_assert_true (result_matches_model (s, model, ctx, first, sets[1], CLIP_DEFAULT_TEMPLATE));
+  gst_structure_free (s);
+  /* no frame was analysed for it */
+  g_assert_cmpuint (get_uint64 (f.element, "frames-analysed"), ==, 1);
+  g_assert_cmpuint (get_uint64 (f.element, "frames-skipped"), ==, 0);
+
+  /* A second frame, then new labels while nothing is pushed: the worker analyses the frame with
+   * the set it was handed over under (it asked for no newer one), builds the new set and
+   * re-scores the frame while the frame's own result still waits to be taken. */
+  g_object_set (f.element, "interval", (guint) n_pushed, NULL);
+  gst_harness_push (f.h, frame_to_buffer (second, GST_VIDEO_FORMAT_RGB, 500 * GST_MSECOND));
+  gst_buffer_unref (gst_harness_pull (f.h));
+  n_pushed++;
+  g_object_set (f.element, "interval", G_MAXUINT, NULL);
+  g_usleep (3 * latency / 1000 + 100000);
+  g_object_set (f.element, "labels", sets[2], NULL);
+  g_usleep (100000);
+
+  s = next_result (&f, filler, &n_pushed);
+  g_assert_true (result_has_labels (s, sets[1]));
+  g_assert_false (result_rescored (s));
+  g_assert_cmpuint (uint64_field (s, "analysed-pts"), ==, 500 * GST_MSECOND);
+  g_assert_true (result_matches_model (s, model, ctx, second, sets[1], CLIP_DEFAULT_TEMPLATE));
+  gst_structure_free (s);
+  g_assert_cmpuint (get_uint64 (f.element, "frames-analysed"), ==, 2);
+
+  s = next_result (&f, filler, &n_pushed);
+  g_assert_true (result_has_labels (s, sets[2]));
+  g_assert_true (result_rescored (s));
+  g_assert_cmpuint (uint64_field (s, "analysed-pts"), ==, 500 * GST_MSECOND);
+  g_assert_true (result_matches_model (s, model, ctx, second, sets[2], CLIP_DEFAULT_TEMPLATE));
+  gst_structure_free (s);
+  g_assert_cmpuint (get_uint64 (f.element, "frames-analysed"), ==, 2);
+
+  /* The same labels again: nothing new to show, no result. */
+  g_object_set (f.element, "labels", sets[2], NULL);
+  g_usleep (100000);
+  for (guint i = 0; i < 5; i++) {
+    GstBuffer *out;
+
+    gst_harness_push (f.h, frame_to_buffer (filler, GST_VIDEO_FORMAT_RGB,
+                                            GST_SECOND + n_pushed++ * GST_MSECOND));
+    out = gst_harness_pull (f.h);
+    g_assert_null (buffer_result (out));
+    gst_buffer_unref (out);
+    g_usleep (5000);
+  }
+  g_assert_null (gst_bus_pop_filtered (f.bus, GST_MESSAGE_ELEMENT | GST_MESSAGE_ERROR));
+
+  fixture_teardown (&f);
+  clip_context_free (ctx);
+  clip_model_unref (model);
+  frame_free (first);
+  frame_free (second);
+  frame_free (filler);
+}
+
+/* Sync mode never re-scores: every result is the carrying buffer's own frame, also right after
+ * relabels and right after a switch from async mode with a re-score pending. */
+static void
+test_sync_never_rescored (void)
+{
+  static const char *const sets[] = { "cat, dog", "car, tree, house", "a red boat, a blue kite",
+    "an owl, a fox" };
+  Frame *frame = frame_new (64, 48, 25);
+  guint64 n_pushed = 0;
+  guint n_results = 0;
+  GstStructure *s;
+  GList *messages;
+  Fixture f;
+
+  /* async first, to leave a re-score behind when the mode changes */
+  fixture_setup (&f, tiny_model, "labels", sets[0], "interval", G_MAXUINT, NULL);
+  gst_harness_set_src_caps_str (f.h, caps_string (GST_VIDEO_FORMAT_RGB, 64, 48));
+  gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, 0));
+  gst_buffer_unref (gst_harness_pull (f.h));
+  n_pushed = 1;
+  s = next_result (&f, frame, &n_pushed);
+  gst_structure_free (s);
+  g_object_set (f.element, "labels", sets[1], NULL);
+  g_usleep (100000);
+  g_object_set (f.element, "mode", 1, "interval", 2, NULL);
+
+  for (guint i = 0; i < 12; i++) {
+    GstClockTime pts = 10 * GST_SECOND + i * GST_MSECOND;
+    const char *labels = sets[1 + (i / 4) % 3];
+    const GstStructure *meta;
+    gboolean sampled = n_pushed % 2 == 0;
+    GstBuffer *out;
+
+    if (i % 4 == 0 && i > 0) {
+      /* time for the worker to build the set, and to re-score if it ever would */
+      g_object_set (f.element, "labels", labels, NULL);
+      g_usleep (50000);
+    }
+    gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, pts));
+    n_pushed++;
+    out = gst_harness_pull (f.h);
+    meta = buffer_result (out);
+    g_assert_cmpint (meta != NULL, ==, sampled);
+    if (meta) {
+      check_result (meta, 3, 0.0);
+      g_assert_false (result_rescored (meta));
+      g_assert_cmpuint (uint64_field (meta, "analysed-pts"), ==, pts);
+      g_assert_true (result_matches (meta, frame, labels, CLIP_DEFAULT_TEMPLATE));
+      n_results++;
+    }
+    gst_buffer_unref (out);
+  }
+
+  messages = pop_messages (f.bus, GST_MESSAGE_ELEMENT);
+  g_assert_cmpuint (g_list_length (messages), ==, n_results);
+  for (GList *l = messages; l; l = l->next)
+    g_assert_false (result_rescored (result_message (l->data, f.element)));
+  g_list_free_full (messages, (GDestroyNotify) gst_message_unref);
+
+  frame_free (frame);
+  fixture_teardown (&f);
+}
+
 /* Caps change mid-stream (size and format): the element follows, output bytes stay the input
  * bytes, and RGB-family frames still give the engine's values. */
 static void
@@ -1266,6 +1493,86 @@ check_load_error (const char *model, GstResourceError code)
   gst_element_set_bus (element, NULL);
   gst_object_unref (bus);
   gst_object_unref (element);
+}
+
+typedef struct {
+  GstObject *object;
+  guint n_model, n_threads;
+} StartTimeWarnings;
+
+static void
+log_start_time_warnings (GstDebugCategory *category, GstDebugLevel level, const gchar *file,
+                         const gchar *function, gint line, GObject *object,
+                         GstDebugMessage *message, gpointer user_data)
+{
+  StartTimeWarnings *w = user_data;
+  const char *text = gst_debug_message_get (message);
+
+  if (level != GST_LEVEL_WARNING || object != (GObject *) w->object
+      || g_strcmp0 (gst_debug_category_get_name (category), "clipclassify") != 0
+      || !strstr (text, "next READY->PAUSED"))
+    return;
+  w->n_model += g_str_has_prefix (text, "model ");
+  w->n_threads += g_str_has_prefix (text, "threads ");
+}
+
+/* model and threads are read at READY->PAUSED: set while PLAYING, the value is kept (for the
+ * next start) and the debug log warns; set in READY, no warning. */
+static void
+test_start_time_properties (void)
+{
+  StartTimeWarnings w = { 0 };
+  gboolean quiet = g_getenv ("GST_DEBUG_FILE") == NULL;
+  Frame *frame = frame_new (64, 48, 26);
+  GstBuffer *out;
+  guint threads;
+  char *model;
+  Fixture f;
+
+#ifdef GST_DISABLE_GST_DEBUG
+  g_test_skip ("GStreamer built without debug logging");
+  return;
+#endif
+  fixture_setup (&f, tiny_model, "mode", 1, "labels", "cat,dog", NULL);
+  gst_harness_set_src_caps_str (f.h, caps_string (GST_VIDEO_FORMAT_RGB, 64, 48));
+  gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, 0));
+  gst_buffer_unref (gst_harness_pull (f.h));
+
+  w.object = GST_OBJECT (f.element);
+  gst_debug_set_threshold_for_name ("clipclassify", GST_LEVEL_WARNING);
+  /* The expected warnings go to us only, not to stderr as if something were wrong (unless the
+   * log goes to a file: its handler could not be put back as it was). */
+  if (quiet)
+    gst_debug_remove_log_function (gst_debug_log_default);
+  gst_debug_add_log_function (log_start_time_warnings, &w, NULL);
+
+  g_object_set (f.element, "threads", 2, NULL);
+  g_object_set (f.element, "model", tiny_model, NULL);
+  g_object_get (f.element, "threads", &threads, "model", &model, NULL);
+  g_assert_cmpuint (threads, ==, 2);
+  g_assert_cmpstr (model, ==, tiny_model);
+  g_free (model);
+  g_assert_cmpuint (w.n_threads, ==, 1);
+  g_assert_cmpuint (w.n_model, ==, 1);
+
+  /* the element goes on classifying meanwhile */
+  gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, GST_MSECOND));
+  out = gst_harness_pull (f.h);
+  g_assert_true (result_matches (buffer_result (out), frame, "cat,dog", CLIP_DEFAULT_TEMPLATE));
+  gst_buffer_unref (out);
+
+  g_assert_cmpint (gst_element_set_state (f.element, GST_STATE_READY), ==,
+                   GST_STATE_CHANGE_SUCCESS);
+  g_object_set (f.element, "threads", 1, "model", tiny_model, NULL);
+  g_assert_cmpuint (w.n_threads, ==, 1);
+  g_assert_cmpuint (w.n_model, ==, 1);
+
+  gst_debug_remove_log_function (log_start_time_warnings);
+  if (quiet)
+    gst_debug_add_log_function (gst_debug_log_default, NULL, NULL);
+  gst_debug_unset_threshold_for_name ("clipclassify");
+  frame_free (frame);
+  fixture_teardown (&f);
 }
 
 /* The model is read at READY -> PAUSED: a path set in READY is the one loaded next, a failed
@@ -1793,6 +2100,8 @@ main (int argc, char **argv)
   g_test_add_func ("/element/relabel/sync", test_relabel_sync);
   g_test_add_func ("/element/relabel/async", test_relabel_async);
   g_test_add_func ("/element/relabel/storm", test_relabel_storm);
+  g_test_add_func ("/element/relabel/async-rescore", test_async_rescore);
+  g_test_add_func ("/element/relabel/sync-never-rescored", test_sync_never_rescored);
   g_test_add_func ("/element/renegotiation", test_renegotiation);
   g_test_add_func ("/element/labels/empty", test_empty_labels);
   g_test_add_func ("/element/labels/bad-template", test_bad_template);
@@ -1803,6 +2112,7 @@ main (int argc, char **argv)
   g_test_add_func ("/element/errors/missing-model", test_missing_model);
   g_test_add_func ("/element/errors/corrupt-model", test_corrupt_model);
   g_test_add_func ("/element/model-change-in-ready", test_model_change_in_ready);
+  g_test_add_func ("/element/start-time-properties", test_start_time_properties);
   g_test_add_func ("/element/state-cycling", test_state_cycling);
   g_test_add_func ("/element/flushing-seek", test_flushing_seek);
 

@@ -96,6 +96,9 @@ def check_structure(s, what):
     for field in ("analysed-pts", "latency", "timestamp", "stream-time", "running-time"):
         ok, number = s.get_uint64(field)
         check(ok, f"{what}: {field} is a guint64 ({number})")
+    # sync mode: every result is its own frame's, never a re-score
+    rescored = s.get_value("rescored")
+    check(isinstance(rescored, bool) and not rescored, f"{what}: rescored is False ({rescored!r})")
     return scores
 
 
