@@ -48,7 +48,7 @@ struct _ClipWorker {
   ClipLabelCache *cache;
   float *pixels;
   float *image;               /* embedding of the last analysed frame, kept for re-scoring */
-  gboolean image_valid;       /* image belongs to a frame whose result was delivered */
+  gboolean image_valid;       /* image is of a frame whose result reached the mailbox */
   guint64 image_epoch;        /* ... in this epoch: a flush makes it stale */
   guint64 image_pts, image_seq, image_latency_ns;
 };
@@ -104,7 +104,8 @@ clip_label_set_same (const ClipLabelSet *a, const ClipLabelSet *b)
     return a == b;
   return a->n_labels == b->n_labels && a->dim == b->dim
       && g_strv_equal ((const char *const *) a->labels, (const char *const *) b->labels)
-      && memcmp (a->embeddings, b->embeddings, sizeof (float) * a->n_labels * a->dim) == 0;
+      && (a->n_labels == 0
+          || memcmp (a->embeddings, b->embeddings, sizeof (float) * a->n_labels * a->dim) == 0);
 }
 
 /* probs of the kept embedding (or of the frame just analysed) against labels, as a result. */
