@@ -272,9 +272,9 @@ main (int argc, char **argv)
     }
     double text_ms = median (times, text_iterations);
 
-    printf ("    {\"threads\": %d, \"vision_ms\": %.1f, \"sgemm_floor_ms\": %.1f, "
+    printf ("    {\"threads\": %d, \"vision_ms\": %.3f, \"sgemm_floor_ms\": %.3f, "
             "\"vision_over_floor\": %.3f, \"vision_gflops\": %.1f, "
-            "\"openblas_threaded_gemms_ms\": %.1f, \"text_batch\": %d, \"text_ms_per_label\": %.2f}%s\n",
+            "\"openblas_threaded_gemms_ms\": %.3f, \"text_batch\": %d, \"text_ms_per_label\": %.3f}%s\n",
             n_threads, vision_ms, floor_ms, vision_ms / floor_ms,
             vision_gflop (model) / (vision_ms / 1000.0), blas_threaded_ms, n_labels,
             text_ms / n_labels, threads[ti + 1] ? "," : "");
