@@ -1,4 +1,4 @@
-/* clip.h — CLIP zero-shot inference on the CPU (plain C11 + GLib, on OpenBLAS).
+/* clip.h — CLIP zero-shot inference on the CPU (plain C11 + GLib; own AVX-512/AVX2 kernels, OpenBLAS elsewhere).
  *
  * Copyright (C) 2026 clipclassify developers
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -113,7 +113,31 @@ gboolean clip_preprocess_config_load_dir (const char *model_dir, ClipPreprocessC
 
 typedef struct _ClipModel ClipModel;
 
+/* Arithmetic of the GEMMs. bf16 packs the weights as bfloat16 and multiplies with AVX512_BF16's
+ * vdpbf16ps, accumulating in fp32: about half the time and memory of fp32, at a cost in accuracy
+ * README states (cosine of bf16 to fp32 embeddings). Without AVX512_BF16 (or with another ISA
+ * forced) the model runs fp32 and clip_model_get_precision_note says why. */
+typedef enum {
+  CLIP_PRECISION_FP32,
+  CLIP_PRECISION_BF16,
+} ClipPrecision;
+
+typedef struct {
+  ClipPrecision precision;   /* default CLIP_PRECISION_FP32 */
+} ClipModelParams;
+
+ClipModelParams clip_model_params_default (void);
+/* "fp32" / "bf16" to a precision; FALSE with an error for anything else. */
+gboolean clip_precision_from_string (const char *name, ClipPrecision *precision, GError **error);
+const char *clip_precision_name (ClipPrecision precision);
+
+/* Loads with the default parameters. */
 ClipModel *clip_model_load (const char *model_dir, GError **error);
+/* The weights are packed at load for the kernels of this CPU (AVX-512F, AVX2+FMA, or OpenBLAS
+ * where neither is present; CLIPCLASSIFY_ISA=avx512|avx2|blas forces one, and a path this CPU
+ * cannot run is an error), in the precision asked for where the CPU has it. */
+ClipModel *clip_model_load_with_params (const char *model_dir, const ClipModelParams *params,
+                                        GError **error);
 ClipModel *clip_model_ref (ClipModel *model);
 void clip_model_unref (ClipModel *model);
 
@@ -130,6 +154,14 @@ const ClipTokenizer *clip_model_get_tokenizer (const ClipModel *model);
 const ClipPreprocessConfig *clip_model_get_preprocess_config (const ClipModel *model);
 /* Bytes of weights converted at load (f16/bf16 -> f32); 0 for an f32 checkpoint. */
 size_t clip_model_get_converted_bytes (const ClipModel *model);
+/* Bytes of the packed GEMM weights. */
+size_t clip_model_get_packed_bytes (const ClipModel *model);
+/* The kernel path the model was packed for: "avx512", "avx2" or "blas". */
+const char *clip_model_get_isa (const ClipModel *model);
+/* The precision the model runs in (fp32 when bf16 was asked for but is unavailable). */
+ClipPrecision clip_model_get_precision (const ClipModel *model);
+/* Why the precision asked for is not the one in use ("bf16 is unavailable: ..."), or NULL. */
+const char *clip_model_get_precision_note (const ClipModel *model);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Context: workspace and threads for forward passes. */

@@ -6,6 +6,7 @@
 #define CLIP_PRIVATE_H
 
 #include "clip.h"
+#include "gemm.h"
 #include "safetensors.h"
 
 G_BEGIN_DECLS
@@ -49,18 +50,18 @@ gboolean clip_preprocess_config_load (const char *path, ClipPreprocessConfig *co
                                       GError **error);
 
 /* ------------------------------------------------------------------------------------------ */
-/* Weights. Every pointer is f32, row-major as in the checkpoint (nn.Linear: [out, in]), either
- * into the mmap'ed safetensors file or into the model's buffer of converted f16/bf16 tensors. */
+/* Weights. The GEMM weights are packed at load (gemm.h), each into a ClipLinear with its bias;
+ * q, k and v as one linear of 3 x hidden outputs, q's rows and bias scaled by head_dim^-0.5 as
+ * HF scales q. The other pointers are f32, into the mmap'ed safetensors file or into the model's
+ * buffer of converted f16/bf16 tensors. */
 
 typedef struct {
   const float *layer_norm1_w, *layer_norm1_b;  /* layer_norm1.{weight,bias}     [hidden] */
-  const float *q_proj_w, *q_proj_b;            /* self_attn.q_proj             [hidden, hidden], [hidden] */
-  const float *k_proj_w, *k_proj_b;            /* self_attn.k_proj             [hidden, hidden], [hidden] */
-  const float *v_proj_w, *v_proj_b;            /* self_attn.v_proj             [hidden, hidden], [hidden] */
-  const float *out_proj_w, *out_proj_b;        /* self_attn.out_proj           [hidden, hidden], [hidden] */
+  ClipLinear qkv;                              /* self_attn.{q,k,v}_proj         [3 hidden, hidden] */
+  ClipLinear out_proj;                         /* self_attn.out_proj           [hidden, hidden] */
   const float *layer_norm2_w, *layer_norm2_b;  /* layer_norm2.{weight,bias}     [hidden] */
-  const float *fc1_w, *fc1_b;                  /* mlp.fc1                      [intermediate, hidden], [intermediate] */
-  const float *fc2_w, *fc2_b;                  /* mlp.fc2                      [hidden, intermediate], [hidden] */
+  ClipLinear fc1;                              /* mlp.fc1                      [intermediate, hidden] */
+  ClipLinear fc2;                              /* mlp.fc2                      [hidden, intermediate] */
 } ClipLayerWeights;
 
 typedef struct {
@@ -70,11 +71,11 @@ typedef struct {
   const float *token_embedding;                /* text_model.embeddings.token_embedding.weight [vocab, hidden] */
   /* vision tower */
   const float *class_embedding;                /* vision_model.embeddings.class_embedding [hidden] */
-  const float *patch_embedding;                /* vision_model.embeddings.patch_embedding.weight [hidden, 3, P, P] */
+  ClipLinear patch_embedding;                  /* vision_model.embeddings.patch_embedding.weight [hidden, 3 P P] */
   const float *pre_layernorm_w, *pre_layernorm_b; /* vision_model.pre_layrnorm [hidden] */
   /* both: text_model.final_layer_norm / vision_model.post_layernorm */
   const float *final_layernorm_w, *final_layernorm_b; /* [hidden] */
-  const float *projection;                     /* text_projection.weight / visual_projection.weight [projection_dim, hidden] */
+  ClipLinear projection;                       /* text_projection.weight / visual_projection.weight [projection_dim, hidden] */
 } ClipTowerWeights;
 
 struct _ClipModel {
@@ -86,6 +87,10 @@ struct _ClipModel {
   ClipSafetensors *safetensors;                /* mmap'ed model.safetensors */
   float *converted;                            /* f16/bf16 tensors converted to f32 (or NULL) */
   size_t converted_bytes;
+  size_t packed_bytes;
+  ClipIsa isa;                                 /* the kernels the weights are packed for */
+  ClipPrecision precision;                     /* in use */
+  char *precision_note;                        /* why it is not the one asked for, or NULL */
   ClipTowerWeights text;
   ClipTowerWeights vision;
   float logit_scale;                           /* logit_scale as stored (log of the factor) */

@@ -7,6 +7,7 @@
 
 #include <cblas.h>
 #include <omp.h>
+#include <string.h>
 
 struct _ClipContext {
   ClipModel *model;
@@ -105,8 +106,12 @@ clip_embed_image (ClipContext *ctx, const float *pixels, float *embedding)
   int grid = config->image_size / config->patch_size;
   int n_tokens = grid * grid + 1;
 
-  clip_workspace_reserve (&ctx->workspace, config, n_tokens, n_tokens, ctx->n_threads,
-                          config->num_channels * config->patch_size * config->patch_size);
+  if (!clip_workspace_reserve (&ctx->workspace, config, n_tokens, n_tokens, ctx->n_threads,
+                               config->num_channels * config->patch_size * config->patch_size)) {
+    g_critical ("clip_embed_image: out of memory for %d tokens", n_tokens);
+    memset (embedding, 0, model->config.projection_dim * sizeof (float));
+    return;
+  }
   ClipWorkspace *ws = &ctx->workspace;
   CLIP_RUN_TEAM (ctx, clip_vision_forward (team_ptr, model, ws, pixels, embedding));
 }
@@ -155,8 +160,11 @@ clip_embed_tokens (ClipContext *ctx, const int32_t *const *ids, const int *n_ids
     n_rows -= (n_texts - 1) * shared_prefix;
   }
 
-  clip_workspace_reserve (&ctx->workspace, config, MAX (n_rows, n_texts), longest,
-                          ctx->n_threads, 0);
+  if (!clip_workspace_reserve (&ctx->workspace, config, MAX (n_rows, n_texts), longest,
+                               ctx->n_threads, 0)) {
+    g_critical ("clip_embed_tokens: out of memory for %d rows", n_rows);
+    goto out;
+  }
   ClipWorkspace *ws = &ctx->workspace;
   CLIP_RUN_TEAM (ctx, clip_text_forward (team_ptr, model, ws, ids, pooled, n_texts,
                                          shared_prefix, embeddings));

@@ -5,14 +5,17 @@
  * Threading model: a forward pass runs inside one OpenMP parallel region of the context's
  * n_threads threads. Every function here that takes a ClipTeam is called by ALL threads of the
  * team with their own `tid`; each does its share and the functions end with a barrier where the
- * next step reads what other threads wrote. GEMMs are cut into chunks of output columns that the
- * threads take in turn, each calling OpenBLAS on its chunk: the OpenMP build of OpenBLAS runs
- * single-threaded inside a parallel region, so the team's size is the exact number of cores used.
+ * next step reads what other threads wrote. The work-sharing lives inside those calls (GEMM
+ * column panels and attention heads handed out from a shared counter), so the towers read as the
+ * math. On the OpenBLAS path each thread calls OpenBLAS on its column chunk: the OpenMP build of
+ * OpenBLAS runs single-threaded inside a parallel region, so the team's size is the exact number
+ * of cores used.
  */
 #ifndef CLIP_FORWARD_H
 #define CLIP_FORWARD_H
 
 #include "clip-private.h"
+#include "gemm.h"
 
 G_BEGIN_DECLS
 
@@ -43,38 +46,31 @@ int clip_team_take (const ClipTeam *team, int n_items);
 /* Ends a phase: waits for the whole team, and resets the phase's work counter. */
 void clip_team_barrier (const ClipTeam *team);
 
-/* Activation buffers of one forward pass, for up to n_tokens rows. Grown on demand, reused. */
+/* Activation buffers of one forward pass, for up to capacity_tokens rows. Rows are
+ * clip_row_stride(dim) floats apart (see gemm.h). Grown on demand, reused. */
 typedef struct {
-  int capacity_tokens;       /* rows the buffers below hold */
+  int capacity_tokens;
   int capacity_hidden;
   int capacity_intermediate;
-  int capacity_scores;       /* floats per thread in attn_scores */
+  int capacity_in;           /* widest GEMM input (bf16 copies) */
+  size_t capacity_attention; /* floats per thread in attention */
   int n_threads;
-  float *hidden;             /* [tokens, hidden] the residual stream */
-  float *normed;             /* [tokens, hidden] LayerNorm output */
-  float *q, *k, *v;          /* [tokens, hidden] projections, head h = columns h*head_dim.. */
-  float *attn_out;           /* [tokens, hidden] concatenated heads */
-  float *mlp;                /* [tokens, intermediate] */
-  float *attn_scores;        /* [n_threads][capacity_scores] per-thread score matrices */
-  float *attn_kv;            /* [n_threads][2 * capacity_kv] keys and values of one head of a
-                              * sequence after a shared prefix, gathered contiguous */
-  int capacity_kv;
-  float *patches;            /* vision: [tokens, 3*P*P] im2col of the image */
+  float *hidden;             /* [tokens][ld hidden] the residual stream */
+  float *normed;             /* [tokens][ld hidden] LayerNorm output */
+  float *qkv;                /* [tokens][ld 3 hidden] q | k | v; head h = columns h*head_dim.. */
+  float *attn_out;           /* [tokens][ld hidden] concatenated heads */
+  float *mlp;                /* [tokens][ld intermediate] */
+  float *attention;          /* [n_threads][capacity_attention] per-thread scores and packed
+                              * keys and values of one head */
+  uint16_t *bf16_rows;       /* [tokens][ld widest input] a GEMM's input as bf16 */
+  float *patches;            /* vision: [tokens][ld patch_dim] im2col of the image */
 } ClipWorkspace;
 
-/* Makes room for n_tokens rows of the given tower and sequences of up to max_seq_len tokens. */
+/* Makes room for n_tokens rows of the given tower and sequences of up to max_seq_len tokens.
+ * FALSE (and the workspace as it was) when the sizes overflow or memory runs out. */
 gboolean clip_workspace_reserve (ClipWorkspace *ws, const ClipTowerConfig *config,
                                  int n_tokens, int max_seq_len, int n_threads, int patch_dim);
 void clip_workspace_clear (ClipWorkspace *ws);
-
-/* A GEMM out[rows, n_out] = in[rows, n_in] · weight[n_out, n_in]^T is cut into column chunks,
- * each one OpenBLAS call. */
-int clip_linear_n_chunks (const ClipTeam *team, int n_out);
-/* Computes chunk `chunk` of n_chunks (+= into out when accumulate) and returns its column range,
- * so the caller can finish those columns (bias, activation) while they are in cache. */
-void clip_linear_chunk (const float *in, int rows, int n_in, const float *weight, int n_out,
-                        float *out, gboolean accumulate, int chunk, int n_chunks, int *col_begin,
-                        int *col_end);
 
 /* A sequence of tokens (rows) inside the packed activation buffers, for attention. A batch of
  * prompts that all begin with the same tokens (the template's "<bos> a photo of a") computes
@@ -85,13 +81,42 @@ typedef struct {
   int shared_prefix;         /* rows [0, shared_prefix) come before them (0: none) */
 } ClipSequence;
 
+/* out[rows][ld_out] = epilogue(in[rows][ld_in] · W^T + bias). All threads of the team call it;
+ * it hands the weight's column panels out to them and ends with a barrier. */
+void clip_linear_forward (const ClipTeam *team, ClipWorkspace *ws, const ClipLinear *w,
+                          const float *in, size_t ld_in, int rows, float *out, size_t ld_out,
+                          ClipEpilogue epilogue);
+
+/* LayerNorm of rows [0, n_rows) (ld apart, in and out alike), shared by the team; ends with a
+ * barrier. */
+void clip_layer_norm_rows (const ClipTeam *team, float *out, const float *in, size_t ld,
+                           const float *weight, const float *bias, int n_rows, int dim,
+                           float eps);
+
+/* softmax(q k^T) v of one head over one sequence, into out's rows of the sequence (one thread).
+ * q, k and v point at the head's first column; rows are ld apart. Queries are the sequence's own
+ * rows; keys and values are the shared prefix's rows followed by its own, so with the causal mask
+ * own row r sees the shared_prefix + r + 1 first positions. */
+void clip_attention_head (ClipIsa isa, float *scratch, size_t scratch_floats, const float *q,
+                          const float *k, const float *v, size_t ld, int head_dim,
+                          const ClipSequence *seq, gboolean causal, float *out, size_t ld_out);
+size_t clip_attention_scratch_floats (int max_queries, int max_keys, int head_dim);
+
+/* The OpenBLAS path's GEMM: out[rows, n_out] = in · weight^T cut into column chunks, each one
+ * OpenBLAS call (+= into out when accumulate). Also the floor clip-bench measures. */
+int clip_blas_n_chunks (const ClipTeam *team, int n_out);
+void clip_blas_chunk (const float *in, size_t ld_in, int rows, int n_in, const float *weight,
+                      int n_out, float *out, size_t ld_out, gboolean accumulate, int chunk,
+                      int n_chunks, int *col_begin, int *col_end);
+
 /* One pre-norm encoder layer on the packed rows of ws->hidden:
  *   hidden += out_proj(attention(layer_norm1(hidden)))
  *   hidden += fc2(act(fc1(layer_norm2(hidden))))
  * Attention runs within each sequence (causal: token i sees tokens <= i). */
-void clip_encoder_layer (const ClipTeam *team, const ClipTowerConfig *config,
-                         const ClipLayerWeights *layer, ClipWorkspace *ws, int n_rows,
-                         const ClipSequence *sequences, int n_sequences, gboolean causal);
+void clip_encoder_layer (const ClipTeam *team, const ClipModel *model,
+                         const ClipTowerConfig *config, const ClipLayerWeights *layer,
+                         ClipWorkspace *ws, int n_rows, const ClipSequence *sequences,
+                         int n_sequences, gboolean causal);
 
 /* Tower forward passes (all threads of the team call them). */
 void clip_vision_forward (const ClipTeam *team, const ClipModel *model, ClipWorkspace *ws,

@@ -28,7 +28,11 @@ typedef struct {
   int n_dims;
   int64_t shape[4];
   gboolean scalar;                   /* logit_scale: 0-dim, or [1] as some exporters write */
-  const float **dst;
+  const float **dst;                 /* where an f32 view of it goes; or NULL and: */
+  ClipLinear *linear;                /* the linear it is packed into, */
+  int row0;                          /* at this first output row, */
+  float scale;                       /* times this, */
+  gboolean is_bias;                  /* as the linear's bias rather than its weight */
   const ClipTensorInfo *info;        /* bound in bind_tensors () */
 } ExpectedTensor;
 
@@ -52,30 +56,48 @@ expect (GArray *table, const float **dst, int n_dims, const int64_t *shape, cons
 #define EXPECT2(table, dst, d0, d1, ...) \
   expect (table, dst, 2, (const int64_t[]) { d0, d1 }, __VA_ARGS__)
 
+/* The tensor last added is packed into `linear` (its weight, or with is_bias its bias) at row0. */
+static void
+packed_into (GArray *table, ClipLinear *linear, int row0, float scale, gboolean is_bias)
+{
+  ExpectedTensor *e = &g_array_index (table, ExpectedTensor, table->len - 1);
+  e->linear = linear;
+  e->row0 = row0;
+  e->scale = scale;
+  e->is_bias = is_bias;
+}
+
+/* weight [n_out, n_in] and bias [n_out] of an nn.Linear packed at row0 of `linear` */
+static void
+expect_linear (GArray *table, ClipLinear *linear, int row0, float scale, int64_t n_out,
+               int64_t n_in, const char *prefix, int layer, const char *name)
+{
+  EXPECT2 (table, NULL, n_out, n_in, "%s.encoder.layers.%d.%s.weight", prefix, layer, name);
+  packed_into (table, linear, row0, scale, FALSE);
+  EXPECT1 (table, NULL, n_out, "%s.encoder.layers.%d.%s.bias", prefix, layer, name);
+  packed_into (table, linear, row0, scale, TRUE);
+}
+
 static void
 expect_encoder (GArray *table, const char *prefix, const ClipTowerConfig *c, ClipLayerWeights *layers)
 {
   const int64_t h = c->hidden_size, inter = c->intermediate_size;
+  /* HF multiplies q by head_dim^-0.5; packing it into q's weight and bias saves a pass */
+  const float q_scale = 1.0f / sqrtf ((float) (c->hidden_size / c->num_attention_heads));
 
   for (int i = 0; i < c->num_hidden_layers; i++) {
     ClipLayerWeights *l = &layers[i];
     const char *p = prefix;
     EXPECT1 (table, &l->layer_norm1_w, h, "%s.encoder.layers.%d.layer_norm1.weight", p, i);
     EXPECT1 (table, &l->layer_norm1_b, h, "%s.encoder.layers.%d.layer_norm1.bias", p, i);
-    EXPECT2 (table, &l->q_proj_w, h, h, "%s.encoder.layers.%d.self_attn.q_proj.weight", p, i);
-    EXPECT1 (table, &l->q_proj_b, h, "%s.encoder.layers.%d.self_attn.q_proj.bias", p, i);
-    EXPECT2 (table, &l->k_proj_w, h, h, "%s.encoder.layers.%d.self_attn.k_proj.weight", p, i);
-    EXPECT1 (table, &l->k_proj_b, h, "%s.encoder.layers.%d.self_attn.k_proj.bias", p, i);
-    EXPECT2 (table, &l->v_proj_w, h, h, "%s.encoder.layers.%d.self_attn.v_proj.weight", p, i);
-    EXPECT1 (table, &l->v_proj_b, h, "%s.encoder.layers.%d.self_attn.v_proj.bias", p, i);
-    EXPECT2 (table, &l->out_proj_w, h, h, "%s.encoder.layers.%d.self_attn.out_proj.weight", p, i);
-    EXPECT1 (table, &l->out_proj_b, h, "%s.encoder.layers.%d.self_attn.out_proj.bias", p, i);
+    expect_linear (table, &l->qkv, 0, q_scale, h, h, p, i, "self_attn.q_proj");
+    expect_linear (table, &l->qkv, h, 1.0f, h, h, p, i, "self_attn.k_proj");
+    expect_linear (table, &l->qkv, 2 * h, 1.0f, h, h, p, i, "self_attn.v_proj");
+    expect_linear (table, &l->out_proj, 0, 1.0f, h, h, p, i, "self_attn.out_proj");
     EXPECT1 (table, &l->layer_norm2_w, h, "%s.encoder.layers.%d.layer_norm2.weight", p, i);
     EXPECT1 (table, &l->layer_norm2_b, h, "%s.encoder.layers.%d.layer_norm2.bias", p, i);
-    EXPECT2 (table, &l->fc1_w, inter, h, "%s.encoder.layers.%d.mlp.fc1.weight", p, i);
-    EXPECT1 (table, &l->fc1_b, inter, "%s.encoder.layers.%d.mlp.fc1.bias", p, i);
-    EXPECT2 (table, &l->fc2_w, h, inter, "%s.encoder.layers.%d.mlp.fc2.weight", p, i);
-    EXPECT1 (table, &l->fc2_b, h, "%s.encoder.layers.%d.mlp.fc2.bias", p, i);
+    expect_linear (table, &l->fc1, 0, 1.0f, inter, h, p, i, "mlp.fc1");
+    expect_linear (table, &l->fc2, 0, 1.0f, h, inter, p, i, "mlp.fc2");
   }
 }
 
@@ -101,12 +123,14 @@ build_table (ClipModel *model, const float **logit_scale)
   expect_encoder (table, "text_model", tc, t->layers);
   EXPECT1 (table, &t->final_layernorm_w, th, "text_model.final_layer_norm.weight");
   EXPECT1 (table, &t->final_layernorm_b, th, "text_model.final_layer_norm.bias");
-  EXPECT2 (table, &t->projection, proj, th, "text_projection.weight");
+  EXPECT2 (table, NULL, proj, th, "text_projection.weight");
+  packed_into (table, &t->projection, 0, 1.0f, FALSE);
 
   /* CLIPVisionTransformer ("pre_layrnorm" is HF's spelling) */
   EXPECT1 (table, &v->class_embedding, vh, "vision_model.embeddings.class_embedding");
-  expect (table, &v->patch_embedding, 4, (const int64_t[]) { vh, vc->num_channels, patch, patch },
+  expect (table, NULL, 4, (const int64_t[]) { vh, vc->num_channels, patch, patch },
       "vision_model.embeddings.patch_embedding.weight");
+  packed_into (table, &v->patch_embedding, 0, 1.0f, FALSE);
   EXPECT2 (table, &v->position_embedding, grid * grid + 1, vh,
       "vision_model.embeddings.position_embedding.weight");
   EXPECT1 (table, &v->pre_layernorm_w, vh, "vision_model.pre_layrnorm.weight");
@@ -114,7 +138,8 @@ build_table (ClipModel *model, const float **logit_scale)
   expect_encoder (table, "vision_model", vc, v->layers);
   EXPECT1 (table, &v->final_layernorm_w, vh, "vision_model.post_layernorm.weight");
   EXPECT1 (table, &v->final_layernorm_b, vh, "vision_model.post_layernorm.bias");
-  EXPECT2 (table, &v->projection, proj, vh, "visual_projection.weight");
+  EXPECT2 (table, NULL, proj, vh, "visual_projection.weight");
+  packed_into (table, &v->projection, 0, 1.0f, FALSE);
 
   scalar.name = g_strdup ("logit_scale");
   scalar.scalar = TRUE;
@@ -158,9 +183,15 @@ shape_matches (const ExpectedTensor *e, const ClipTensorInfo *info)
 /* F32 in the mapping is used as is when aligned for float loads (always, for files written by
  * the safetensors library); anything else goes to the converted buffer. */
 static gboolean
-needs_copy (const ClipTensorInfo *info)
+needs_f32_copy (const ClipTensorInfo *info)
 {
   return info->dtype != CLIP_DTYPE_F32 || ((uintptr_t) info->data % _Alignof (float)) != 0;
+}
+
+static gboolean
+needs_copy (const ExpectedTensor *e)
+{
+  return e->linear == NULL && needs_f32_copy (e->info);
 }
 
 static gboolean
@@ -201,7 +232,7 @@ bind_tensors (ClipModel *model, GArray *table, GError **error)
       return FALSE;
     }
     e->info = info;
-    if (needs_copy (info)) {
+    if (needs_copy (e)) {
       if (n_convert > G_MAXSIZE / sizeof (float) - (size_t) info->n_elements)
         goto too_large;
       n_convert += (size_t) info->n_elements;
@@ -218,7 +249,9 @@ bind_tensors (ClipModel *model, GArray *table, GError **error)
   cursor = model->converted;
   for (guint i = 0; i < table->len; i++) {
     ExpectedTensor *e = &g_array_index (table, ExpectedTensor, i);
-    if (needs_copy (e->info)) {
+    if (e->linear != NULL)
+      continue;
+    if (needs_copy (e)) {
       clip_tensor_to_f32 (e->info, cursor);
       *e->dst = cursor;
       cursor += e->info->n_elements;
@@ -234,6 +267,104 @@ too_large:
       "%s: cannot allocate %" G_GSIZE_FORMAT " floats to convert its F16/BF16 tensors to F32",
       path, n_convert);
   return FALSE;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Packing */
+
+static gboolean
+init_tower_linears (ClipModel *model, const ClipTowerConfig *c, ClipTowerWeights *w,
+                    int patch_dim, GError **error)
+{
+  int h = c->hidden_size, inter = c->intermediate_size;
+  ClipIsa isa = model->isa;
+  ClipPrecision precision = model->precision;
+
+  if (!clip_linear_init (&w->projection, isa, precision, model->config.projection_dim, h, error))
+    return FALSE;
+  if (patch_dim > 0 && !clip_linear_init (&w->patch_embedding, isa, precision, h, patch_dim, error))
+    return FALSE;
+  for (int i = 0; i < c->num_hidden_layers; i++) {
+    ClipLayerWeights *l = &w->layers[i];
+    if (!clip_linear_init (&l->qkv, isa, precision, 3 * h, h, error)
+        || !clip_linear_init (&l->out_proj, isa, precision, h, h, error)
+        || !clip_linear_init (&l->fc1, isa, precision, inter, h, error)
+        || !clip_linear_init (&l->fc2, isa, precision, h, inter, error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+clear_tower_linears (ClipTowerWeights *w, int n_layers)
+{
+  clip_linear_clear (&w->projection);
+  clip_linear_clear (&w->patch_embedding);
+  for (int i = 0; w->layers != NULL && i < n_layers; i++) {
+    clip_linear_clear (&w->layers[i].qkv);
+    clip_linear_clear (&w->layers[i].out_proj);
+    clip_linear_clear (&w->layers[i].fc1);
+    clip_linear_clear (&w->layers[i].fc2);
+  }
+}
+
+static size_t
+tower_packed_bytes (const ClipTowerWeights *w, int n_layers)
+{
+  size_t bytes = w->projection.panel_bytes + w->patch_embedding.panel_bytes;
+  for (int i = 0; i < n_layers; i++)
+    bytes += w->layers[i].qkv.panel_bytes + w->layers[i].out_proj.panel_bytes
+           + w->layers[i].fc1.panel_bytes + w->layers[i].fc2.panel_bytes;
+  return bytes;
+}
+
+/* Packs every GEMM weight for the model's kernels. Each tensor's mapped pages are dropped once it
+ * is packed, so the packed weights take the place of the file's pages in memory rather than
+ * sitting beside them. */
+static gboolean
+pack_weights (ClipModel *model, GArray *table, GError **error)
+{
+  const ClipTowerConfig *vc = &model->config.vision;
+  float *rows = NULL;
+  size_t rows_capacity = 0;
+
+  if (!init_tower_linears (model, &model->config.text, &model->text, 0, error)
+      || !init_tower_linears (model, vc, &model->vision,
+                              vc->num_channels * vc->patch_size * vc->patch_size, error))
+    return FALSE;
+
+  for (guint i = 0; i < table->len; i++) {
+    ExpectedTensor *e = &g_array_index (table, ExpectedTensor, i);
+    const ClipTensorInfo *info = e->info;
+    const float *values = info->data;
+    if (e->linear == NULL)
+      continue;
+    if (needs_f32_copy (info)) {
+      if ((size_t) info->n_elements > rows_capacity) {
+        g_free (rows);
+        rows_capacity = (size_t) info->n_elements;
+        rows = g_try_new (float, rows_capacity);
+        if (rows == NULL) {
+          g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,
+                       "%s: cannot allocate %" G_GSIZE_FORMAT " floats to convert tensor '%s'",
+                       clip_safetensors_get_path (model->safetensors), rows_capacity, e->name);
+          return FALSE;
+        }
+      }
+      clip_tensor_to_f32 (info, rows);
+      values = rows;
+    }
+    int n_rows = (int) info->shape[0];
+    if (e->is_bias)
+      clip_linear_pack_bias (e->linear, e->row0, n_rows, values, e->scale);
+    else
+      clip_linear_pack_rows (e->linear, e->row0, n_rows, values, e->scale);
+    clip_safetensors_release (model->safetensors, info);
+  }
+  g_free (rows);
+  model->packed_bytes = tower_packed_bytes (&model->text, model->config.text.num_hidden_layers)
+                      + tower_packed_bytes (&model->vision, vc->num_hidden_layers);
+  return TRUE;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -288,9 +419,45 @@ check_preprocess (const ClipModel *model, const char *path, GError **error)
   return TRUE;
 }
 
+ClipModelParams
+clip_model_params_default (void)
+{
+  ClipModelParams params = { .precision = CLIP_PRECISION_FP32 };
+  return params;
+}
+
+const char *
+clip_precision_name (ClipPrecision precision)
+{
+  return precision == CLIP_PRECISION_BF16 ? "bf16" : "fp32";
+}
+
+gboolean
+clip_precision_from_string (const char *name, ClipPrecision *precision, GError **error)
+{
+  if (name != NULL && g_ascii_strcasecmp (name, "fp32") == 0)
+    *precision = CLIP_PRECISION_FP32;
+  else if (name != NULL && g_ascii_strcasecmp (name, "bf16") == 0)
+    *precision = CLIP_PRECISION_BF16;
+  else {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID_ARGUMENT,
+                 "precision '%s' is not fp32 or bf16", name ? name : "(null)");
+    return FALSE;
+  }
+  return TRUE;
+}
+
 ClipModel *
 clip_model_load (const char *model_dir, GError **error)
 {
+  return clip_model_load_with_params (model_dir, NULL, error);
+}
+
+ClipModel *
+clip_model_load_with_params (const char *model_dir, const ClipModelParams *params,
+                             GError **error)
+{
+  ClipModelParams defaults = clip_model_params_default ();
   ClipModel *model;
   char *config_path = NULL, *weights_path = NULL, *vocab_path = NULL, *merges_path = NULL;
   char *preprocess_path = NULL;
@@ -301,9 +468,24 @@ clip_model_load (const char *model_dir, GError **error)
   g_return_val_if_fail (model_dir != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
+  if (params == NULL)
+    params = &defaults;
   model = g_new0 (ClipModel, 1);
   model->ref_count = 1;
   model->path = g_strdup (model_dir);
+
+  if (!clip_isa_select (&model->isa, error))
+    goto failed;
+  model->precision = params->precision;
+  if (params->precision == CLIP_PRECISION_BF16 && model->isa != CLIP_ISA_AVX512) {
+    model->precision = CLIP_PRECISION_FP32;
+    model->precision_note = g_strdup_printf ("bf16 is unavailable on the %s kernel path "
+        "(it needs avx512 and AVX512_BF16): running fp32", clip_isa_name (model->isa));
+  } else if (params->precision == CLIP_PRECISION_BF16 && !clip_cpu_has_avx512_bf16 ()) {
+    model->precision = CLIP_PRECISION_FP32;
+    model->precision_note = g_strdup ("bf16 is unavailable: this CPU has no AVX512_BF16; "
+                                      "running fp32");
+  }
 
   if (!g_file_test (model_dir, G_FILE_TEST_IS_DIR))
     goto no_dir;
@@ -339,7 +521,7 @@ clip_model_load (const char *model_dir, GError **error)
   if (model->safetensors == NULL)
     goto failed;
   table = build_table (model, &logit_scale);
-  if (!bind_tensors (model, table, error))
+  if (!bind_tensors (model, table, error) || !pack_weights (model, table, error))
     goto failed;
   model->logit_scale = *logit_scale;
   if (!isfinite (model->logit_scale) || model->logit_scale > 80.0f)
@@ -399,6 +581,9 @@ clip_model_unref (ClipModel *model)
     clip_tokenizer_free (model->tokenizer);
   clip_safetensors_close (model->safetensors);
   g_free (model->converted);
+  clear_tower_linears (&model->text, model->config.text.num_hidden_layers);
+  clear_tower_linears (&model->vision, model->config.vision.num_hidden_layers);
+  g_free (model->precision_note);
   g_free (model->text.layers);
   g_free (model->vision.layers);
   g_free (model->path);
@@ -462,4 +647,32 @@ clip_model_get_converted_bytes (const ClipModel *model)
 {
   g_return_val_if_fail (model != NULL, 0);
   return model->converted_bytes;
+}
+
+size_t
+clip_model_get_packed_bytes (const ClipModel *model)
+{
+  g_return_val_if_fail (model != NULL, 0);
+  return model->packed_bytes;
+}
+
+const char *
+clip_model_get_isa (const ClipModel *model)
+{
+  g_return_val_if_fail (model != NULL, NULL);
+  return clip_isa_name (model->isa);
+}
+
+ClipPrecision
+clip_model_get_precision (const ClipModel *model)
+{
+  g_return_val_if_fail (model != NULL, CLIP_PRECISION_FP32);
+  return model->precision;
+}
+
+const char *
+clip_model_get_precision_note (const ClipModel *model)
+{
+  g_return_val_if_fail (model != NULL, NULL);
+  return model->precision_note;
 }

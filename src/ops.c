@@ -85,12 +85,12 @@ lane_sum (const float *x, int n, float center, int squared)
 }
 
 CLIP_INLINE void
-clip_layer_norm_body (float *out, const float *in, const float *weight, const float *bias,
-                 int n_rows, int dim, float eps)
+clip_layer_norm_body (float *out, size_t ld_out, const float *in, size_t ld_in,
+                      const float *weight, const float *bias, int n_rows, int dim, float eps)
 {
   for (int r = 0; r < n_rows; r++) {
-    const float *x = in + (size_t) r * dim;
-    float *y = out + (size_t) r * dim;
+    const float *x = in + r * ld_in;
+    float *y = out + r * ld_out;
     /* Two passes over a row that sits in L1, each summing in 8 lanes so the compiler keeps the
      * sums in vector registers (a single float accumulator is a serial dependency chain). */
     float mean = lane_sum (x, dim, 0.0f, 0) / dim;
@@ -102,8 +102,8 @@ clip_layer_norm_body (float *out, const float *in, const float *weight, const fl
 }
 
 CLIP_DISPATCHED (clip_layer_norm,
-                 (float *out, const float *in, const float *weight, const float *bias, int n_rows, int dim, float eps),
-                 (out, in, weight, bias, n_rows, dim, eps))
+                 (float *out, size_t ld_out, const float *in, size_t ld_in, const float *weight, const float *bias, int n_rows, int dim, float eps),
+                 (out, ld_out, in, ld_in, weight, bias, n_rows, dim, eps))
 
 CLIP_INLINE void
 clip_add_bias_scaled_body (float *x, int ld, int n_rows, int c0, int c1, const float *bias,
@@ -144,7 +144,7 @@ clip_bias_gelu (float *x, int ld, int n_rows, int c0, int c1, const float *bias)
   for (int r = 0; r < n_rows; r++) {
     float *row = x + (size_t) r * ld;
     for (int c = c0; c < c1; c++) {
-      float v = row[c] + bias[c];
+      float v = bias ? row[c] + bias[c] : row[c];
       row[c] = 0.5f * v * (1.0f + erff (v * 0.70710678118654752f));
     }
   }

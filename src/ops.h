@@ -11,15 +11,16 @@
 
 #include <stddef.h>
 
-/* out[r] = (in[r] - mean) / sqrt(var + eps) * weight + bias, for n_rows rows of dim values. */
-void clip_layer_norm (float *out, const float *in, const float *weight, const float *bias,
-                      int n_rows, int dim, float eps);
+/* out[r] = (in[r] - mean) / sqrt(var + eps) * weight + bias, for n_rows rows of dim values,
+ * ld_out and ld_in floats apart. */
+void clip_layer_norm (float *out, size_t ld_out, const float *in, size_t ld_in,
+                      const float *weight, const float *bias, int n_rows, int dim, float eps);
 
 /* x[r, c0..c1) += bias[c0..c1) over n_rows rows of stride ld, then multiplied by scale. */
 void clip_add_bias_scaled (float *x, int ld, int n_rows, int c0, int c1, const float *bias,
                            float scale);
 
-/* x = act(x + bias) over columns [c0, c1) of n_rows rows of stride ld. */
+/* x = act(x + bias) over columns [c0, c1) of n_rows rows of stride ld (gelu: bias may be NULL). */
 void clip_bias_quick_gelu (float *x, int ld, int n_rows, int c0, int c1, const float *bias);
 void clip_bias_gelu (float *x, int ld, int n_rows, int c0, int c1, const float *bias);
 

@@ -579,3 +579,15 @@ clip_tensor_to_f32 (const ClipTensorInfo *tensor, float *out)
       return FALSE;
   }
 }
+
+void
+clip_safetensors_release (const ClipSafetensors *st, const ClipTensorInfo *tensor)
+{
+  g_return_if_fail (st != NULL && tensor != NULL);
+  /* only the pages the tensor alone occupies: its neighbours may still be in use */
+  size_t page = (size_t) sysconf (_SC_PAGESIZE);
+  uintptr_t begin = ((uintptr_t) tensor->data + page - 1) / page * page;
+  uintptr_t end = ((uintptr_t) tensor->data + tensor->n_bytes) / page * page;
+  if (end > begin)
+    madvise ((void *) begin, end - begin, MADV_DONTNEED);
+}

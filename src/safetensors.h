@@ -49,6 +49,11 @@ size_t clip_safetensors_get_file_size (const ClipSafetensors *st);
  * and bf16 value is representable). FALSE for any other dtype. */
 gboolean clip_tensor_to_f32 (const ClipTensorInfo *tensor, float *out);
 
+/* Drops the tensor's pages from the process's memory once it has been copied elsewhere (packed
+ * weights): they are file pages of a private read-only mapping, so reading the tensor again
+ * would only fault them back in from the file. */
+void clip_safetensors_release (const ClipSafetensors *st, const ClipTensorInfo *tensor);
+
 G_END_DECLS
 
 #endif /* CLIP_SAFETENSORS_H */

@@ -12,7 +12,6 @@
 #include "forward.h"
 #include "ops.h"
 
-#include <cblas.h>
 
 int
 clip_text_pooled_position (const ClipTowerConfig *config, const int32_t *ids, int n_ids)
@@ -45,6 +44,7 @@ clip_text_forward (const ClipTeam *team, const ClipModel *model, ClipWorkspace *
   ClipSequence *sequences = n_sequences <= 65 ? stack_sequences : g_new (ClipSequence, n_sequences);
   ClipSequence *texts = sequences + (shared_prefix > 0 ? 1 : 0);
   int n_rows = shared_prefix, r0, r1;
+  size_t ld = clip_row_stride (hidden);
 
   /* rows: the shared prefix (a causal sequence of its own), then each text's remaining tokens */
   if (shared_prefix > 0)
@@ -65,32 +65,32 @@ clip_text_forward (const ClipTeam *team, const ClipModel *model, ClipWorkspace *
     }
     const float *token = w->token_embedding + (size_t) ids[text][position] * hidden;
     const float *pos = w->position_embedding + (size_t) position * hidden;
-    float *row = ws->hidden + (size_t) r * hidden;
+    float *row = ws->hidden + r * ld;
     for (int c = 0; c < hidden; c++)
       row[c] = token[c] + pos[c];
   }
   clip_team_barrier (team);
 
   for (int l = 0; l < config->num_hidden_layers; l++)
-    clip_encoder_layer (team, config, &w->layers[l], ws, n_rows, sequences, n_sequences, TRUE);
+    clip_encoder_layer (team, model, config, &w->layers[l], ws, n_rows, sequences, n_sequences,
+                        TRUE);
 
   /* final_layer_norm of each pooled row (a text's last row) into normed[i] */
   clip_team_split (team, n_texts, 1, &r0, &r1);
   for (int i = r0; i < r1; i++) {
     int pooled = texts[i].start + texts[i].length - 1;
-    clip_layer_norm (ws->normed + (size_t) i * hidden, ws->hidden + (size_t) pooled * hidden,
+    clip_layer_norm (ws->normed + i * ld, ld, ws->hidden + pooled * ld, ld,
                      w->final_layernorm_w, w->final_layernorm_b, 1, hidden,
                      config->layer_norm_eps);
   }
   clip_team_barrier (team);
 
   /* text_projection (no bias), then L2 normalisation of each row */
-  if (team->tid == 0) {
-    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n_texts, dim, hidden, 1.0f,
-                 ws->normed, hidden, w->projection, hidden, 0.0f, embeddings, dim);
-    for (int i = 0; i < n_texts; i++)
-      clip_l2_normalize (embeddings + (size_t) i * dim, dim);
-  }
+  clip_linear_forward (team, ws, &w->projection, ws->normed, ld, n_texts, embeddings, dim,
+                       CLIP_EPILOGUE_STORE);
+  clip_team_split (team, n_texts, 1, &r0, &r1);
+  for (int i = r0; i < r1; i++)
+    clip_l2_normalize (embeddings + (size_t) i * dim, dim);
 
   if (sequences != stack_sequences)
     g_free (sequences);

@@ -856,17 +856,21 @@ test_preprocess_errors (void)
 /* ------------------------------------------------------------------------------------------ */
 /* Model */
 
-/* Every weight pointer of a ClipModel with the HF name it must hold, written out here
- * independently of model.c's table. */
+/* Every weight of a ClipModel with the HF name it must hold, written out here independently of
+ * model.c's table: an f32 pointer, or rows of a packed linear (times scale: q's head_dim^-0.5). */
 typedef struct {
   char *name;
   const float *ptr;
+  const ClipLinear *linear;
+  int row0;
+  float scale;
+  gboolean bias;
 } Binding;
 
 static void
 add_binding (GArray *b, const float *ptr, const char *fmt, ...)
 {
-  Binding x;
+  Binding x = { 0 };
   va_list args;
 
   va_start (args, fmt);
@@ -877,28 +881,110 @@ add_binding (GArray *b, const float *ptr, const char *fmt, ...)
 }
 
 static void
-add_layers (GArray *b, const char *tower, const ClipLayerWeights *layers, int n)
+add_packed (GArray *b, const ClipLinear *linear, int row0, float scale, gboolean bias,
+            const char *fmt, ...)
 {
+  Binding x = { 0 };
+  va_list args;
+
+  va_start (args, fmt);
+  x.name = g_strdup_vprintf (fmt, args);
+  va_end (args);
+  x.linear = linear;
+  x.row0 = row0;
+  x.scale = scale;
+  x.bias = bias;
+  g_array_append_val (b, x);
+}
+
+/* Element (n, k) of a packed weight, read by the layouts gemm.h documents. */
+static float
+packed_element (const ClipLinear *w, int n, int k)
+{
+  int nr = w->isa == CLIP_ISA_AVX512 ? 32 : 16;
+  if (w->isa == CLIP_ISA_BLAS)
+    return ((const float *) w->panels)[(size_t) n * w->n_in + k];
+  if (w->precision == CLIP_PRECISION_BF16) {
+    size_t panel = (size_t) (n / nr) * ((w->n_in + 1) / 2) * nr * 2;
+    uint16_t h = ((const uint16_t *) w->panels)[panel + ((size_t) (k / 2) * nr + n % nr) * 2 + k % 2];
+    uint32_t bits = (uint32_t) h << 16;
+    float f;
+    memcpy (&f, &bits, 4);
+    return f;
+  }
+  size_t panel = (size_t) (n / nr) * w->n_in * nr;
+  return ((const float *) w->panels)[panel + (size_t) k * nr + n % nr];
+}
+
+/* The binding's values as the model holds them, n floats into out. */
+static void
+bound_values (const Binding *x, float *out, size_t n)
+{
+  if (x->ptr) {
+    memcpy (out, x->ptr, n * sizeof (float));
+    return;
+  }
+  if (x->bias) {
+    for (size_t i = 0; i < n; i++)
+      out[i] = x->linear->bias[x->row0 + i];
+    return;
+  }
+  int k = x->linear->n_in;
+  for (size_t i = 0; i < n; i++)
+    out[i] = packed_element (x->linear, x->row0 + (int) (i / k), (int) (i % k));
+}
+
+static void
+add_linear (GArray *b, const ClipLinear *w, int row0, float scale, const char *prefix,
+            const char *name)
+{
+  add_packed (b, w, row0, scale, FALSE, "%s.%s.weight", prefix, name);
+  add_packed (b, w, row0, scale, TRUE, "%s.%s.bias", prefix, name);
+}
+
+static void
+add_layers (GArray *b, const char *tower, const ClipLayerWeights *layers, int n,
+            const ClipTowerConfig *c)
+{
+  int h = c->hidden_size;
+  float q_scale = 1.0f / sqrtf ((float) (h / c->num_attention_heads));
   for (int i = 0; i < n; i++) {
     const ClipLayerWeights *l = &layers[i];
     char *p = g_strdup_printf ("%s_model.encoder.layers.%d", tower, i);
     add_binding (b, l->layer_norm1_w, "%s.layer_norm1.weight", p);
     add_binding (b, l->layer_norm1_b, "%s.layer_norm1.bias", p);
-    add_binding (b, l->q_proj_w, "%s.self_attn.q_proj.weight", p);
-    add_binding (b, l->q_proj_b, "%s.self_attn.q_proj.bias", p);
-    add_binding (b, l->k_proj_w, "%s.self_attn.k_proj.weight", p);
-    add_binding (b, l->k_proj_b, "%s.self_attn.k_proj.bias", p);
-    add_binding (b, l->v_proj_w, "%s.self_attn.v_proj.weight", p);
-    add_binding (b, l->v_proj_b, "%s.self_attn.v_proj.bias", p);
-    add_binding (b, l->out_proj_w, "%s.self_attn.out_proj.weight", p);
-    add_binding (b, l->out_proj_b, "%s.self_attn.out_proj.bias", p);
+    add_linear (b, &l->qkv, 0, q_scale, p, "self_attn.q_proj");
+    add_linear (b, &l->qkv, h, 1.0f, p, "self_attn.k_proj");
+    add_linear (b, &l->qkv, 2 * h, 1.0f, p, "self_attn.v_proj");
+    add_linear (b, &l->out_proj, 0, 1.0f, p, "self_attn.out_proj");
     add_binding (b, l->layer_norm2_w, "%s.layer_norm2.weight", p);
     add_binding (b, l->layer_norm2_b, "%s.layer_norm2.bias", p);
-    add_binding (b, l->fc1_w, "%s.mlp.fc1.weight", p);
-    add_binding (b, l->fc1_b, "%s.mlp.fc1.bias", p);
-    add_binding (b, l->fc2_w, "%s.mlp.fc2.weight", p);
-    add_binding (b, l->fc2_b, "%s.mlp.fc2.bias", p);
+    add_linear (b, &l->fc1, 0, 1.0f, p, "mlp.fc1");
+    add_linear (b, &l->fc2, 0, 1.0f, p, "mlp.fc2");
     g_free (p);
+  }
+}
+
+/* Each binding equals the tensor of its name (times its scale), bit for bit. */
+static void
+assert_bindings_equal (GArray *b, ClipSafetensors *want_file)
+{
+  for (guint i = 0; i < b->len; i++) {
+    Binding *x = &g_array_index (b, Binding, i);
+    const ClipTensorInfo *want = clip_safetensors_find (want_file, x->name);
+    g_assert_nonnull (want);
+    g_assert_true (want->dtype == CLIP_DTYPE_F32);
+    size_t n = (size_t) want->n_elements;
+    float *got = g_new (float, n), *expected = g_new (float, n);
+    bound_values (x, got, n);
+    memcpy (expected, want->data, n * sizeof (float));
+    if (x->linear)
+      for (size_t j = 0; j < n; j++)
+        expected[j] *= x->scale;
+    if (memcmp (got, expected, n * sizeof (float)) != 0)
+      g_error ("%s differs from the checkpoint's tensor", x->name);
+    g_free (got);
+    g_free (expected);
   }
 }
 
@@ -910,19 +996,20 @@ model_bindings (const ClipModel *m)
 
   add_binding (b, t->token_embedding, "text_model.embeddings.token_embedding.weight");
   add_binding (b, t->position_embedding, "text_model.embeddings.position_embedding.weight");
-  add_layers (b, "text", t->layers, m->config.text.num_hidden_layers);
+  add_layers (b, "text", t->layers, m->config.text.num_hidden_layers, &m->config.text);
   add_binding (b, t->final_layernorm_w, "text_model.final_layer_norm.weight");
   add_binding (b, t->final_layernorm_b, "text_model.final_layer_norm.bias");
-  add_binding (b, t->projection, "text_projection.weight");
+  add_packed (b, &t->projection, 0, 1.0f, FALSE, "text_projection.weight");
   add_binding (b, v->class_embedding, "vision_model.embeddings.class_embedding");
-  add_binding (b, v->patch_embedding, "vision_model.embeddings.patch_embedding.weight");
+  add_packed (b, &v->patch_embedding, 0, 1.0f, FALSE,
+              "vision_model.embeddings.patch_embedding.weight");
   add_binding (b, v->position_embedding, "vision_model.embeddings.position_embedding.weight");
   add_binding (b, v->pre_layernorm_w, "vision_model.pre_layrnorm.weight");
   add_binding (b, v->pre_layernorm_b, "vision_model.pre_layrnorm.bias");
-  add_layers (b, "vision", v->layers, m->config.vision.num_hidden_layers);
+  add_layers (b, "vision", v->layers, m->config.vision.num_hidden_layers, &m->config.vision);
   add_binding (b, v->final_layernorm_w, "vision_model.post_layernorm.weight");
   add_binding (b, v->final_layernorm_b, "vision_model.post_layernorm.bias");
-  add_binding (b, v->projection, "visual_projection.weight");
+  add_packed (b, &v->projection, 0, 1.0f, FALSE, "visual_projection.weight");
   return b;
 }
 
@@ -956,14 +1043,16 @@ test_model_f32_in_place (void)
   g_assert_cmpuint (clip_model_get_converted_bytes (m), ==, 0);
   g_assert_null (m->converted);
 
-  /* Every weight is the tensor of that name, in place in the mapping. */
+  /* Every weight that is not packed is the tensor of that name, in place in the mapping; the
+   * packed ones hold its values. */
   for (guint i = 0; i < b->len; i++) {
     Binding *x = &g_array_index (b, Binding, i);
     const ClipTensorInfo *info = clip_safetensors_find (m->safetensors, x->name);
     g_assert_nonnull (info);
-    if ((const void *) x->ptr != info->data)
+    if (x->ptr != NULL && (const void *) x->ptr != info->data)
       g_error ("%s is not bound in place", x->name);
   }
+  assert_bindings_equal (b, m->safetensors);
   scale = clip_safetensors_find (m->safetensors, "logit_scale");
   g_assert_cmpint (scale->n_dims, ==, 0);
   g_assert_cmpfloat (clip_model_get_logit_scale (m), ==, expf (*(const float *) scale->data));
@@ -1019,14 +1108,15 @@ check_converted (const char *dtype)
     Binding *x = &g_array_index (b, Binding, i);
     const ClipTensorInfo *want = clip_safetensors_find (expected, x->name);
     g_assert_nonnull (want);
+    if (x->ptr == NULL)
+      continue;              /* packed straight from the checkpoint's dtype */
     /* into the one conversion buffer, not the mapping */
     g_assert_true (x->ptr >= m->converted
         && (const char *) (x->ptr + want->n_elements)
            <= (const char *) m->converted + m->converted_bytes);
-    if (memcmp (x->ptr, want->data, want->n_bytes) != 0)
-      g_error ("%s (%s) differs from numpy's conversion", x->name, dtype);
     n_bound += want->n_bytes;
   }
+  assert_bindings_equal (b, expected);
   /* the bound tensors plus logit_scale fill the buffer exactly */
   g_assert_cmpuint (clip_model_get_converted_bytes (m), ==, n_bound + 4);
   g_assert_cmpfloat (clip_model_get_logit_scale (m), ==,
@@ -1080,8 +1170,7 @@ test_model_variants (void)
   g_assert_cmpint (clip_safetensors_find (m->safetensors,
       "vision_model.embeddings.position_embedding.weight")->shape[0], ==, 17);
   b = model_bindings (m);
-  for (guint i = 0; i < b->len; i++)
-    g_assert_nonnull (g_array_index (b, Binding, i).ptr);
+  assert_bindings_equal (b, m->safetensors);
   free_bindings (b);
   assert_openai_preprocess (clip_model_get_preprocess_config (m), 30);
   clip_model_unref (m);
