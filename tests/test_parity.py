@@ -16,6 +16,9 @@ position_ids, f32/f16/bf16, odd image/patch sizes, head counts), with --threads 
     test_parity.py           tiny configurations (meson suites engine, python)
     test_parity.py --slow    the B/16 architecture (meson suite slow)
 
+meson runs the tiny cases once with the engine's own choice of kernels and once per forced
+path (CLIPCLASSIFY_ISA=avx512, avx2, blas); a path this CPU cannot run is skipped (exit 77).
+
 Environment (set by tests/meson.build): CLIP_INFER, CLIP_REFERENCE_DIR, CLIP_TOKENIZER_DIR,
 CLIP_TEST_BUILD_DIR. Exits non-zero on any failure, after running every case.
 """
@@ -258,6 +261,21 @@ def run_case(fails, infer, work_dir, name, kwargs, prompts, self_check):
             fails.check(False, f'{tag}: {e}')
 
 
+def cpu_runs(isa):
+    """Whether this CPU has the features the kernel path CLIPCLASSIFY_ISA=isa needs, read from
+    /proc/cpuinfo (apart from the engine's own CPUID check)."""
+    if isa == 'blas':
+        return True
+    try:
+        with open('/proc/cpuinfo') as f:
+            flags = next((line.split(':', 1)[1].split() for line in f
+                          if line.startswith('flags')), [])
+    except OSError:
+        return False
+    need = {'avx512': ['avx512f'], 'avx2': ['avx2', 'fma']}.get(isa)
+    return need is not None and all(flag in flags for flag in need)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--slow', action='store_true', help='the B/16 architecture instead')
@@ -267,8 +285,12 @@ def main():
     if not infer or not os.access(infer, os.X_OK):
         print(f'CLIP_INFER={infer!r} is not an executable: run through meson test')
         return 1
+    isa = os.environ.get('CLIPCLASSIFY_ISA', '')
+    if isa and not cpu_runs(isa):
+        print(f'SKIP: this CPU cannot run CLIPCLASSIFY_ISA={isa}')
+        return 77
     work_dir = os.path.join(os.environ.get('CLIP_TEST_BUILD_DIR', '.'),
-                            'parity-slow' if args.slow else 'parity')
+                            ('parity-slow' if args.slow else 'parity') + (f'-{isa}' if isa else ''))
     os.makedirs(work_dir, exist_ok=True)
 
     fails = Failures()

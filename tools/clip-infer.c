@@ -11,7 +11,8 @@
  *   clip-infer embed-image --model DIR (IMAGE | --pixels FILE)      {"embedding": [...]}
  *   clip-infer classify    --model DIR [--template T] (IMAGE | --pixels FILE) LABEL...
  *                                                  {"labels": [...], "logits": [...], "probs": [...]}
- * plus --threads N for the commands that run the model. Floats print as %.9g (round-trips).
+ * plus --threads N and --precision fp32|bf16 for the commands that run the model. Floats print
+ * as %.9g (round-trips).
  */
 #include "clip.h"
 #include "image-io.h"
@@ -25,6 +26,7 @@
 typedef struct {
   char *model_dir;
   int n_threads;
+  char *precision;
   char *template_;
   char *pixels_path;
   char *out_path;
@@ -38,7 +40,7 @@ enum {
   OPT_PIXELS = 1 << 1,
   OPT_OUT = 1 << 2,
   OPT_MAX_LENGTH = 1 << 3,
-  OPT_THREADS = 1 << 4,
+  OPT_THREADS = 1 << 4,      /* with --precision: the commands that run the model */
 };
 
 typedef struct {
@@ -131,11 +133,18 @@ load_context (const InferArgs *args, GError **error)
   ClipContext *ctx;
   ClipContextParams params = clip_context_params_default ();
 
+  ClipModelParams model_params = clip_model_params_default ();
+
   if (!check_model_dir (args->model_dir, error))
     return NULL;
-  model = clip_model_load (args->model_dir, error);
+  if (args->precision
+      && !clip_precision_from_string (args->precision, &model_params.precision, error))
+    return NULL;
+  model = clip_model_load_with_params (args->model_dir, &model_params, error);
   if (!model)
     return NULL;
+  if (clip_model_get_precision_note (model))
+    fprintf (stderr, "clip-infer: warning: %s\n", clip_model_get_precision_note (model));
   params.n_threads = args->n_threads;
   ctx = clip_context_new (model, &params, error);
   clip_model_unref (model);          /* the context keeps its own reference */
@@ -578,6 +587,9 @@ main (int argc, char **argv)
         "HuggingFace CLIP checkpoint directory", "DIR" },
       { "threads", 't', 0, G_OPTION_ARG_INT, &args.n_threads,
         "Threads for the forward passes (default 0: every core)", "N" },
+      { "precision", 0, 0, G_OPTION_ARG_STRING, &args.precision,
+        "GEMM arithmetic: fp32 (default) or bf16 (AVX512_BF16 CPUs; fp32 with a warning "
+        "elsewhere)", "P" },
       { "template", 0, 0, G_OPTION_ARG_FILENAME, &args.template_,
         "Prompt template; \"{}\" is replaced by the text", "T" },
       { "pixels", 0, 0, G_OPTION_ARG_FILENAME, &args.pixels_path,
@@ -588,8 +600,8 @@ main (int argc, char **argv)
       { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &args.args, NULL, NULL },
       { NULL },
     };
-    const guint needs[] = { 0, OPT_THREADS, OPT_TEMPLATE, OPT_PIXELS, OPT_OUT, OPT_MAX_LENGTH,
-                            0, 0 };
+    const guint needs[] = { 0, OPT_THREADS, OPT_THREADS, OPT_TEMPLATE, OPT_PIXELS, OPT_OUT,
+                            OPT_MAX_LENGTH, 0, 0 };
     GOptionEntry used[G_N_ELEMENTS (entries)];
     int n_used = 0;
     /* "clip-infer CMD" as the program name of --help and messages, then CMD's arguments */
@@ -648,6 +660,7 @@ out:
   g_clear_error (&error);
   g_free (args.model_dir);
   g_free (args.template_);
+  g_free (args.precision);
   g_free (args.pixels_path);
   g_free (args.out_path);
   g_strfreev (args.args);
