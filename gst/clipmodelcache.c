@@ -11,7 +11,7 @@ typedef struct {
 } ClipModelCacheEntry;
 
 static GMutex cache_lock;
-static GHashTable *cache_table;   /* canonical path (owned) -> ClipModelCacheEntry (owned) */
+static GHashTable *cache_table;   /* "canonical path\nprecision" (owned) -> ClipModelCacheEntry (owned) */
 
 static void
 clip_model_cache_entry_free (gpointer data)
@@ -23,15 +23,18 @@ clip_model_cache_entry_free (gpointer data)
 }
 
 ClipModel *
-clip_model_cache_acquire (const char *model_dir, GError **error)
+clip_model_cache_acquire (const char *model_dir, ClipPrecision precision, GError **error)
 {
   ClipModelCacheEntry *entry;
   ClipModel *model = NULL;
-  char *key;
+  ClipModelParams params = clip_model_params_default ();
+  char *path, *key;
 
   g_return_val_if_fail (model_dir != NULL, NULL);
 
-  key = g_canonicalize_filename (model_dir, NULL);
+  path = g_canonicalize_filename (model_dir, NULL);
+  params.precision = precision;
+  key = g_strdup_printf ("%s\n%s", path, clip_precision_name (precision));
 
   g_mutex_lock (&cache_lock);
   if (!cache_table)
@@ -40,7 +43,7 @@ clip_model_cache_acquire (const char *model_dir, GError **error)
 
   entry = g_hash_table_lookup (cache_table, key);
   if (!entry) {
-    model = clip_model_load (key, error);
+    model = clip_model_load_with_params (path, &params, error);
     if (!model)
       goto done;
     entry = g_new0 (ClipModelCacheEntry, 1);
@@ -53,6 +56,7 @@ clip_model_cache_acquire (const char *model_dir, GError **error)
 done:
   g_mutex_unlock (&cache_lock);
   g_free (key);
+  g_free (path);
   return model;
 }
 

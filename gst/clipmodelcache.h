@@ -4,7 +4,8 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * The process-wide table behind one mutex is the plugin's only global. Paths are compared after
- * g_canonicalize_filename, so "models/x" and "/abs/models/x" share a model. An entry lives while
+ * g_canonicalize_filename, so "models/x" and "/abs/models/x" share a model; each precision is a
+ * model of its own (its weights are packed differently). An entry lives while
  * some element holds it; the last release unloads the model. GLib only.
  */
 #ifndef CLIP_MODEL_CACHE_H
@@ -15,9 +16,11 @@
 
 G_BEGIN_DECLS
 
-/* Returns a reference to the model in model_dir, loading it if no element holds it yet. Loads run
- * under the table's mutex, so two elements asking for the same path at once load it once. */
-ClipModel *clip_model_cache_acquire (const char *model_dir, GError **error);
+/* Returns a reference to the model in model_dir packed for `precision`, loading it if no element
+ * holds it yet. Loads run under the table's mutex, so two elements asking for the same path and
+ * precision at once load it once. */
+ClipModel *clip_model_cache_acquire (const char *model_dir, ClipPrecision precision,
+                                     GError **error);
 
 /* Gives back a model obtained from clip_model_cache_acquire. */
 void clip_model_cache_release (ClipModel *model);

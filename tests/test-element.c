@@ -514,17 +514,25 @@ test_model_cache_shared (void)
 {
   GError *error = NULL;
   char *dotted = g_build_filename (fixture_dir, ".", "tiny", NULL);
-  ClipModel *a = clip_model_cache_acquire (tiny_model, &error);
-  ClipModel *b = clip_model_cache_acquire (dotted, &error);
+  ClipModel *a = clip_model_cache_acquire (tiny_model, CLIP_PRECISION_FP32, &error);
+  ClipModel *b = clip_model_cache_acquire (dotted, CLIP_PRECISION_FP32, &error);
+  /* another precision packs the weights differently: a model of its own */
+  ClipModel *c = clip_model_cache_acquire (tiny_model, CLIP_PRECISION_BF16, &error);
 
   g_assert_no_error (error);
   g_assert_nonnull (a);
   g_assert_true (a == b);
-  g_assert_null (clip_model_cache_acquire ("/nonexistent/clipclassify-model", &error));
+  g_assert_nonnull (c);
+  g_assert_true (c != a);
+  g_assert_true (clip_model_cache_acquire (dotted, CLIP_PRECISION_BF16, &error) == c);
+  g_assert_null (clip_model_cache_acquire ("/nonexistent/clipclassify-model",
+      CLIP_PRECISION_FP32, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_NOT_FOUND);
   g_clear_error (&error);
   clip_model_cache_release (a);
   clip_model_cache_release (b);
+  clip_model_cache_release (c);
+  clip_model_cache_release (c);
   g_free (dotted);
 }
 
@@ -613,6 +621,49 @@ test_sync_message_and_meta (void)
   for (guint i = 0; i < G_N_ELEMENTS (frames); i++)
     frame_free (frames[i]);
   fixture_teardown (&f);
+}
+
+/* precision=bf16: the element's scores are those of the engine loaded in bf16 (which is fp32,
+ * with a note, on a CPU without AVX512_BF16); the fp32 default is the other model. */
+static void
+test_precision_bf16 (void)
+{
+  ClipModelParams params = clip_model_params_default ();
+  ClipContextParams ctx_params = { .n_threads = 1 };
+  GError *error = NULL;
+  ClipModel *bf16;
+  ClipContext *ctx;
+  Fixture f;
+  guint precision;
+
+  params.precision = CLIP_PRECISION_BF16;
+  bf16 = clip_model_load_with_params (tiny_model, &params, &error);
+  g_assert_no_error (error);
+  ctx = clip_context_new (bf16, &ctx_params, &error);
+  g_assert_no_error (error);
+
+  fixture_setup (&f, tiny_model, "mode", 1, "labels", LABELS, "precision", 1, NULL);
+  g_object_get (f.element, "precision", &precision, NULL);
+  g_assert_cmpuint (precision, ==, 1);
+  gst_harness_set_src_caps_str (f.h, caps_string (GST_VIDEO_FORMAT_RGB, 64, 48));
+  for (guint i = 0; i < 2; i++) {
+    Frame *frame = frame_new (64, 48, 300 + i);
+    GstBuffer *out;
+
+    g_assert_cmpint (gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, 0)),
+        ==, GST_FLOW_OK);
+    out = gst_harness_pull (f.h);
+    g_assert_true (result_matches_model (buffer_result (out), bf16, ctx, frame, LABELS,
+            CLIP_DEFAULT_TEMPLATE));
+    if (clip_model_get_precision (bf16) == CLIP_PRECISION_BF16)
+      g_assert_false (result_matches (buffer_result (out), frame, LABELS,
+              CLIP_DEFAULT_TEMPLATE));
+    gst_buffer_unref (out);
+    frame_free (frame);
+  }
+  fixture_teardown (&f);
+  clip_context_free (ctx);
+  clip_model_unref (bf16);
 }
 
 /* Async: results arrive on later buffers, each naming the frame it came from, with that
@@ -2090,6 +2141,7 @@ main (int argc, char **argv)
   g_test_add_func ("/element/labels/parse", test_labels_parse);
   g_test_add_func ("/element/model-cache/shared", test_model_cache_shared);
   g_test_add_func ("/element/sync/message-and-meta", test_sync_message_and_meta);
+  g_test_add_func ("/element/sync/precision-bf16", test_precision_bf16);
   g_test_add_func ("/element/sync/interval", test_interval);
   g_test_add_func ("/element/sync/eos", test_sync_eos);
   g_test_add_func ("/element/sync/flush-unblocks", test_sync_flush_unblocks);
