@@ -16,6 +16,7 @@
 
 #define MR 14
 #define NR 32
+#define PREFETCH_K 16
 
 #define KERNEL_INLINE static inline __attribute__ ((always_inline))
 
@@ -87,6 +88,8 @@ tile_f32_rows (const ClipTile *t, const int mr)
   const size_t lda = t->lda;
   const float *b = t->b;
   for (int k = 0; k < t->k; k++, a++, b += NR) {
+    _mm_prefetch ((const char *) (b + PREFETCH_K * NR), _MM_HINT_T0);
+    _mm_prefetch ((const char *) (b + PREFETCH_K * NR + 16), _MM_HINT_T0);
     __m512 b0 = _mm512_loadu_ps (b), b1 = _mm512_loadu_ps (b + 16);
 #pragma GCC unroll 14
     for (int r = 0; r < mr; r++) {
