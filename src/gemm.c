@@ -152,12 +152,24 @@ clip_linear_init (ClipLinear *w, ClipIsa isa, ClipPrecision precision, int n_out
     size_t element = w->precision == CLIP_PRECISION_BF16 ? sizeof (uint16_t) : sizeof (float);
     w->panel_bytes = n_panels * panel_elements (w, kernels->nr) * element;
   }
-  /* zeroed: the padding columns of the last panel and the odd bf16 pair are multiplied too */
-  w->panels = g_aligned_alloc0 (w->panel_bytes, 1, 64);
+  w->panels = g_aligned_alloc (w->panel_bytes, 1, 64);
   if (w->panels == NULL) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "cannot allocate %" G_GSIZE_FORMAT
                  " bytes for packed weights", w->panel_bytes);
     return FALSE;
+  }
+  if (kernels != NULL) {
+    /* What packing never writes is multiplied too, so it must be zero: the padding columns of
+     * the last panel, and in bf16 with an odd depth the second half of each panel's last pair.
+     * (Zeroing everything up front would touch the whole allocation once more at load.) */
+    size_t panel_bytes = panel_elements (w, kernels->nr)
+                       * (w->precision == CLIP_PRECISION_BF16 ? sizeof (uint16_t) : sizeof (float));
+    size_t n_panels = w->panel_bytes / panel_bytes;
+    memset ((char *) w->panels + (n_panels - 1) * panel_bytes, 0, panel_bytes);
+    if (w->precision == CLIP_PRECISION_BF16 && n_in % 2)
+      for (size_t p = 0; p < n_panels; p++)
+        memset ((char *) w->panels + (p + 1) * panel_bytes - 2 * kernels->nr * sizeof (uint16_t),
+                0, 2 * kernels->nr * sizeof (uint16_t));
   }
   return TRUE;
 }
