@@ -144,7 +144,8 @@ clip_linear_init (ClipLinear *w, ClipIsa isa, ClipPrecision precision, int n_out
   w->n_out = n_out;
   w->n_in = n_in;
   w->isa = isa;
-  w->precision = kernels && kernels->tile_bf16 ? precision : CLIP_PRECISION_FP32;
+  w->precision = kernels && kernels->tile_bf16 && clip_cpu_has_avx512_bf16 () ? precision
+                                                                              : CLIP_PRECISION_FP32;
   if (kernels == NULL)
     w->panel_bytes = (size_t) n_out * n_in * sizeof (float);
   else {

@@ -125,10 +125,12 @@ clip_bias_quick_gelu_body (float *x, int ld, int n_rows, int c0, int c1, const f
 {
   for (int r = 0; r < n_rows; r++) {
     float *row = x + (size_t) r * ld;
+    if (bias != NULL)
+      for (int c = c0; c < c1; c++)
+        row[c] += bias[c];
     for (int c = c0; c < c1; c++) {
-      float v = row[c] + bias[c];
-      float e = fast_expf (-1.702f * v);
-      row[c] = v / (1.0f + e);
+      float e = fast_expf (-1.702f * row[c]);
+      row[c] = row[c] / (1.0f + e);
     }
   }
 }

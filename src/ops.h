@@ -20,7 +20,7 @@ void clip_layer_norm (float *out, size_t ld_out, const float *in, size_t ld_in,
 void clip_add_bias_scaled (float *x, int ld, int n_rows, int c0, int c1, const float *bias,
                            float scale);
 
-/* x = act(x + bias) over columns [c0, c1) of n_rows rows of stride ld (gelu: bias may be NULL). */
+/* x = act(x + bias) over columns [c0, c1) of n_rows rows of stride ld (bias may be NULL). */
 void clip_bias_quick_gelu (float *x, int ld, int n_rows, int c0, int c1, const float *bias);
 void clip_bias_gelu (float *x, int ld, int n_rows, int c0, int c1, const float *bias);
 

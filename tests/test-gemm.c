@@ -7,10 +7,8 @@
  * n_out columns is written (the NaN's bits stay as they were) and that no input padding is read
  * (every output stays finite). clip_attention_head: one head, head_dim 64 and 24, with and
  * without a shared prefix, causal and not, against softmax(q k^T) v in double.
- *
- * Two known bugs are reported as TODO (expected failures) rather than failures, and pass once
- * fixed: QUICK_GELU without a bias on the OpenBLAS path crashes, and clip_linear_init keeps bf16
- * for avx512 on a CPU without AVX512_BF16.
+ * Also: QUICK_GELU without a bias on the OpenBLAS path (it once crashed), and clip_linear_init
+ * keeping bf16 only for avx512 on a CPU with AVX512_BF16.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -455,8 +453,6 @@ test_linear (gconstpointer data)
       }
       g_assert_cmpint (got, ==, path->precision);
       for (guint e = 0; e < G_N_ELEMENTS (epilogues); e++) {
-        if (path->isa == CLIP_ISA_BLAS && epilogues[e] == CLIP_EPILOGUE_QUICK_GELU && !with_bias)
-          continue;   /* /gemm/linear/blas/quick-gelu-no-bias: clip_bias_quick_gelu(NULL) */
         for (int n_threads = 1; n_threads <= 2; n_threads++) {
           char *what = g_strdup_printf ("%s/%s", isa, bf16 ? "bf16" : "fp32");
           check_linear_call (&tally, what, &ws, &linear, &p, epilogues[e], with_bias,
@@ -497,13 +493,7 @@ test_linear_bf16_precision (void)
     g_assert_no_error (error);
     g_test_message ("%s: bf16 asked, %s kept", clip_isa_name (isas[i]),
                     linear.precision == CLIP_PRECISION_BF16 ? "bf16" : "fp32");
-    if (isas[i] == CLIP_ISA_AVX512 && !real && linear.precision == CLIP_PRECISION_BF16)
-      /* clip_kernels_avx512.tile_bf16 is never NULL, so this CPU would run vdpbf16ps
-       * (model.c checks clip_cpu_has_avx512_bf16 itself, so no model gets here) */
-      g_test_incomplete ("known bug: clip_linear_init keeps bf16 on the avx512 path of a CPU "
-                         "without AVX512_BF16");
-    else
-      g_assert_cmpint (linear.precision, ==, real ? CLIP_PRECISION_BF16 : CLIP_PRECISION_FP32);
+    g_assert_cmpint (linear.precision, ==, real ? CLIP_PRECISION_BF16 : CLIP_PRECISION_FP32);
     clip_linear_clear (&linear);
 
     g_assert_true (clip_linear_init (&linear, isas[i], CLIP_PRECISION_FP32, 33, 7, &error));
@@ -513,8 +503,7 @@ test_linear_bf16_precision (void)
 }
 
 /* QUICK_GELU on a linear without a bias, on the OpenBLAS path (a bias-less fc1). Run in a
- * subprocess: blas_linear (gemm.c) passes the linear's NULL bias to clip_bias_quick_gelu, which
- * adds bias[c] unconditionally (ops.c; its comment allows NULL for gelu only). */
+ * subprocess: it once crashed (clip_bias_quick_gelu read the NULL bias). */
 static void
 test_linear_blas_quick_gelu_no_bias (void)
 {
@@ -537,7 +526,7 @@ test_linear_blas_quick_gelu_no_bias (void)
     for (int n_threads = 1; n_threads <= 2; n_threads++)
       check_linear_call (&tally, "blas/fp32", &ws, &linear, &p, CLIP_EPILOGUE_QUICK_GELU, FALSE,
                          n_threads);
-    /* wrong values are a plain failure (below), only the crash is the known bug */
+    /* wrong values fail the test below, as a crash does */
     if (tally.failures > 0)
       g_print ("WRONG VALUES: %d\n", tally.failures);
     clip_linear_clear (&linear);
@@ -547,12 +536,7 @@ test_linear_blas_quick_gelu_no_bias (void)
     return;
   }
   g_test_trap_subprocess (NULL, 60 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
-  if (!g_test_trap_has_passed ()) {
-    g_test_incomplete ("known bug: on the blas path, clip_linear_forward with "
-                       "CLIP_EPILOGUE_QUICK_GELU and a linear without a bias crashes "
-                       "(blas_linear passes bias NULL to clip_bias_quick_gelu)");
-    return;
-  }
+  g_test_trap_assert_passed ();
   g_test_trap_assert_stdout_unmatched ("*WRONG VALUES*");
 }
 
