@@ -5,7 +5,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Environment (set by tests/meson.build): CLIP_TOKENIZER_DIR (vocab.json, merges.txt of
- * openai/clip-*), CLIP_REFERENCE_DIR (tests/reference), PYTHON (Debian's python3 with `regex`).
+ * openai/clip-*: tests/data/clip-tokenizer), CLIP_REFERENCE_DIR (tests/reference), PYTHON (Debian's python3 with `regex`).
  */
 #include "clip.h"
 
@@ -190,7 +190,7 @@ write_scratch (const char *name, const char *contents)
 static void
 test_known_prompts (void)
 {
-  /* from /work/shared/data/clip-tokenizer/README.md (HF's output for openai/clip-*) */
+  /* from tests/data/clip-tokenizer/README.md (HF's output for openai/clip-*) */
   const int32_t cat[] = { BOS, 320, 1125, 539, 320, 2368, EOS };
   const int32_t dog[] = { BOS, 320, 1125, 539, 320, 1929, EOS };
 
