@@ -10,7 +10,9 @@
 
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
 static const float openai_clip_mean[3] = { 0.48145466f, 0.4578275f, 0.40821073f };
@@ -153,26 +155,56 @@ read_object (const Fields *f, const char *key, JsonObject **out, GError **error)
   return TRUE;
 }
 
+/* config.json is about 4 kB, preprocessor_config.json a few hundred bytes; even a config with a
+ * label map of 20,000 classes stays under 1 MB. Larger files are refused before they are read. */
+#define MAX_CONFIG_BYTES (16 * 1024 * 1024)
+
 static JsonParser *
 load_json_object (const char *path, const char *what, JsonObject **root_out, GError **error)
 {
-  JsonParser *parser = json_parser_new ();
-  GError *json_error = NULL;
+  JsonParser *parser = NULL;
+  GError *file_error = NULL, *json_error = NULL;
+  char *contents = NULL;
+  gsize len;
+  gssize too_deep;
+  GStatBuf sb;
   JsonNode *root;
 
-  if (!json_parser_load_from_file (parser, path, &json_error)) {
-    if (g_error_matches (json_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+  if (g_stat (path, &sb) == 0 && S_ISREG (sb.st_mode) && sb.st_size > MAX_CONFIG_BYTES) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_CORRUPT,
+        "%s: %" G_GINT64_FORMAT " bytes is more than a %s can be (at most %d)", path,
+        (gint64) sb.st_size, what, MAX_CONFIG_BYTES);
+    return NULL;
+  }
+  if (!g_file_get_contents (path, &contents, &len, &file_error)) {
+    if (g_error_matches (file_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_NOT_FOUND, "%s not found: %s", what, path);
-    else if (json_error->domain == G_FILE_ERROR)
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "Cannot read %s: %s", path,
-          json_error->message);
     else
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_CORRUPT, "%s: not valid JSON (%s)", path,
-          json_error->message);
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "Cannot read %s: %s", path,
+          file_error->message);
+    g_error_free (file_error);
+    return NULL;
+  }
+  /* json-glib's parser recurses once per nesting level: a deep enough file would overflow the
+   * stack, so the depth is checked first. */
+  too_deep = clip_json_find_excess_nesting (contents, len, CLIP_JSON_MAX_DEPTH);
+  if (too_deep >= 0) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_CORRUPT,
+        "%s: JSON nested deeper than %d levels (at byte %" G_GSSIZE_FORMAT "): not a %s",
+        path, CLIP_JSON_MAX_DEPTH, too_deep, what);
+    g_free (contents);
+    return NULL;
+  }
+  parser = json_parser_new ();
+  if (!json_parser_load_from_data (parser, contents, (gssize) len, &json_error)) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_CORRUPT, "%s: not valid JSON (%s)", path,
+        json_error->message);
     g_error_free (json_error);
+    g_free (contents);
     g_object_unref (parser);
     return NULL;
   }
+  g_free (contents);
   root = json_parser_get_root (parser);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root)) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_CORRUPT, "%s: not a JSON object", path);

@@ -676,6 +676,23 @@ test_corrupt_vocab (void)
     assert_load_error (vocab, merges, CLIP_ERROR_CORRUPT, vocab, cases[i].says);
     g_free (vocab);
   }
+  /* nesting: the hand-written parser takes one flat object and never recurses, so a deep file
+   * is an ordinary error (json-glib's recursive parser, used for the other files, would overflow
+   * the stack) */
+  {
+    gsize depth = 1000000;
+    GString *json = g_string_new ("{\"<|startoftext|>\": ");
+    char *vocab;
+    for (gsize i = 0; i < depth; i++)
+      g_string_append_c (json, '[');
+    for (gsize i = 0; i < depth; i++)
+      g_string_append_c (json, ']');
+    g_string_append (json, ", \"<|endoftext|>\": 1}");
+    vocab = write_scratch ("nested-vocab.json", json->str);
+    assert_load_error (vocab, merges, CLIP_ERROR_CORRUPT, vocab, "integer");
+    g_free (vocab);
+    g_string_free (json, TRUE);
+  }
   /* the real file, cut short */
   {
     char *real_path = g_build_filename (tok_dir, "vocab.json", NULL), *contents, *vocab;
