@@ -827,6 +827,71 @@ test_config_errors (void)
   assert_config_fails ("{\"projection_dim\": 0}", CLIP_ERROR_CORRUPT, "projection_dim");
 }
 
+static void
+assert_config_loads (const char *json)
+{
+  char *path = config_file ("ok-config.json", json);
+  GError *error = NULL;
+  ClipConfig config;
+
+  if (!clip_config_load (path, &config, &error))
+    g_error ("%s should load: %s", json, error->message);
+  g_free (path);
+}
+
+/* Every size implied by config.json is bounded, generously (far beyond ViT-L/14-336's 577 tokens,
+ * 24 layers, hidden 1024, intermediate 4096), and refused at load naming the file and field:
+ * at most 4096 tokens per image, 128 layers, hidden size 8192, intermediate size 65536,
+ * 4096 text positions, 2^20 tokens in the vocabulary, projection_dim 8192. */
+static void
+test_config_limits (void)
+{
+  /* issue 9: 46,657 tokens per image once overflowed the encoder's workspace arithmetic */
+  assert_config_fails ("{\"vision_config\": {\"hidden_size\": 1, \"num_attention_heads\": 1,"
+      " \"intermediate_size\": 1, \"patch_size\": 1, \"image_size\": 216}}",
+      CLIP_ERROR_UNSUPPORTED, "46657");
+  /* 64 x 64 patches and the class token: 4097 */
+  assert_config_fails ("{\"vision_config\": {\"patch_size\": 14, \"image_size\": 896}}",
+      CLIP_ERROR_UNSUPPORTED, "vision_config.image_size");
+  assert_config_loads ("{\"vision_config\": {\"patch_size\": 14, \"image_size\": 882}}");
+  assert_config_fails ("{\"vision_config\": {\"patch_size\": 4097, \"image_size\": 4097}}",
+      CLIP_ERROR_UNSUPPORTED, "vision_config.image_size");
+
+  assert_config_fails ("{\"vision_config\": {\"num_hidden_layers\": 2147483647}}",
+      CLIP_ERROR_UNSUPPORTED, "vision_config.num_hidden_layers");
+  assert_config_fails ("{\"text_config\": {\"num_hidden_layers\": 1000000}}",
+      CLIP_ERROR_UNSUPPORTED, "text_config.num_hidden_layers");
+  assert_config_fails ("{\"text_config\": {\"num_hidden_layers\": 129}}",
+      CLIP_ERROR_UNSUPPORTED, "text_config.num_hidden_layers");
+  assert_config_loads ("{\"text_config\": {\"num_hidden_layers\": 128},"
+      " \"vision_config\": {\"num_hidden_layers\": 128}}");
+
+  assert_config_fails ("{\"text_config\": {\"hidden_size\": 8200, \"num_attention_heads\": 8}}",
+      CLIP_ERROR_UNSUPPORTED, "text_config.hidden_size");
+  assert_config_fails ("{\"vision_config\": {\"hidden_size\": 2147483647,"
+      " \"num_attention_heads\": 1}}", CLIP_ERROR_UNSUPPORTED, "vision_config.hidden_size");
+  assert_config_loads ("{\"text_config\": {\"hidden_size\": 8192, \"num_attention_heads\": 64}}");
+  assert_config_fails ("{\"text_config\": {\"num_attention_heads\": 2147483647}}",
+      CLIP_ERROR_UNSUPPORTED, "text_config.num_attention_heads");
+
+  assert_config_fails ("{\"vision_config\": {\"intermediate_size\": 65537}}",
+      CLIP_ERROR_UNSUPPORTED, "vision_config.intermediate_size");
+  assert_config_loads ("{\"vision_config\": {\"intermediate_size\": 65536}}");
+
+  assert_config_fails ("{\"text_config\": {\"max_position_embeddings\": 4097}}",
+      CLIP_ERROR_UNSUPPORTED, "text_config.max_position_embeddings");
+  assert_config_loads ("{\"text_config\": {\"max_position_embeddings\": 4096}}");
+  assert_config_fails ("{\"text_config\": {\"vocab_size\": 1048577}}",
+      CLIP_ERROR_UNSUPPORTED, "text_config.vocab_size");
+  assert_config_loads ("{\"text_config\": {\"vocab_size\": 1048576}}");
+  assert_config_fails ("{\"projection_dim\": 8193}", CLIP_ERROR_UNSUPPORTED, "projection_dim");
+  assert_config_loads ("{\"projection_dim\": 8192}");
+
+  /* the legacy _dict form is bounded the same way */
+  assert_config_fails ("{\"text_config_dict\": {\"num_hidden_layers\": 1000000}}",
+      CLIP_ERROR_UNSUPPORTED, "text_config_dict.num_hidden_layers");
+}
+
 /* {"text_config": {"x": [[[...]]]}}: json-glib's recursive parser used to overflow the stack. */
 static char *
 nested_config (const char *member, int depth)
@@ -1570,6 +1635,7 @@ main (int argc, char **argv)
   g_test_add_func ("/config/legacy-dict", test_config_legacy_dict);
   g_test_add_func ("/config/errors", test_config_errors);
   g_test_add_func ("/config/deep-nesting", test_config_deep_nesting);
+  g_test_add_func ("/config/limits", test_config_limits);
   g_test_add_func ("/preprocess-config/forms", test_preprocess_forms);
   g_test_add_func ("/preprocess-config/errors", test_preprocess_errors);
   g_test_add_func ("/model/f32-in-place", test_model_f32_in_place);
