@@ -733,6 +733,30 @@ test_corrupt_merges (void)
     g_free (vocab);
     g_free (merges);
   }
+  /* a merges.txt with no merges (empty, or the version line alone) would spell every word out
+   * byte by byte: refused, naming the file */
+  {
+    static const char *no_merges[] = { "", "#version: 0.2\n", "#version: 0.2\r\n",
+      "#version: 0.2" };
+    char *vocab = write_scratch ("corrupt-vocab.json",
+        "{\"<|startoftext|>\": 0, \"<|endoftext|>\": 1, \"a\": 2, \"b\": 3, \"b</w>\": 4, "
+        "\"aa\": 5, \"ab</w>\": 6}");
+    for (guint i = 0; i < G_N_ELEMENTS (no_merges); i++) {
+      char *merges = write_scratch ("no-merges.txt", no_merges[i]);
+      assert_load_error (vocab, merges, CLIP_ERROR_CORRUPT, merges, "no merges");
+      g_free (merges);
+    }
+    g_free (vocab);
+  }
+  /* the real vocabulary with an empty merges.txt: "a photo of a cat" would have come out as
+   * 14 byte tokens */
+  {
+    char *vocab = g_build_filename (tok_dir, "vocab.json", NULL);
+    char *merges = write_scratch ("empty-merges.txt", "");
+    assert_load_error (vocab, merges, CLIP_ERROR_CORRUPT, merges, "no merges");
+    g_free (vocab);
+    g_free (merges);
+  }
   /* CRLF line ends and a missing final newline are fine */
   {
     char *vocab = write_scratch ("ok-vocab.json",

@@ -202,6 +202,14 @@ def main():
             expect_error(["embed-text"] + ["--model", bad_model, "x"],
                          f"{name} nested 1,000,000 deep", os.path.join(bad_model, name))
 
+        # an empty merges.txt used to be accepted: every word spelt out byte by byte
+        bad_model = os.path.join(d, "empty-merges")
+        shutil.copytree(model, bad_model)
+        with open(os.path.join(bad_model, "merges.txt"), "w") as f:
+            f.write("#version: 0.2\n")
+        expect_error(["tokenize", "--model", bad_model, "a photo of a cat"],
+                     "merges.txt without merges", os.path.join(bad_model, "merges.txt"))
+
         # --- JSON of each command ------------------------------------------------------------
         long_text = " ".join(["many colourful birds"] * 40)
         out = run_json(["tokenize"] + m + ["a photo of a cat.", "", long_text], "tokenize")
