@@ -75,7 +75,8 @@
  * The model is loaded when the element goes from READY to PAUSED; elements of one process with
  * the same #GstClipClassify:model share it. A missing or broken model fails that state change
  * with an error naming the directory; get the model with `scripts/download-model.sh`. Empty
- * labels post one warning and let the video through unclassified.
+ * labels post one warning and let the video through unclassified: no result is attached and the
+ * overlay draws nothing until labels are set again.
  *
  * EOS: in sync mode every sampled frame already has its result. In async mode a frame still
  * being analysed when EOS arrives is waited for (at most one inference) and its result posted
@@ -800,6 +801,13 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
   result = clip_worker_take_result (self->worker, &error);
   if (error)
     goto analysis_failed;
+
+  /* No labels: nothing is drawn and no result attached, not even the last one shown or one the
+   * worker finished under the previous labels. */
+  if (n_labels == 0) {
+    g_clear_pointer (&result, clip_result_free);
+    g_clear_pointer (&self->shown, clip_result_free);
+  }
 
   sampled = n_labels > 0 && self->frame_count++ % interval == 0;
   if (sampled && mode == GST_CLIP_CLASSIFY_MODE_ASYNC) {

@@ -1530,6 +1530,92 @@ test_overlay (void)
   frame_free (frame);
 }
 
+/* labels set to "" while the overlay is on: from the next buffer nothing is drawn and no result
+ * is attached, in both modes (the last result used to stay on screen); new labels bring both
+ * back. In async mode a result the worker finished under the old labels is not attached after
+ * the labels were cleared either. */
+static void
+test_overlay_labels_cleared (void)
+{
+  Frame *frame = frame_new (160, 120, 31);
+
+  for (int mode = 0; mode < 2; mode++) {
+    Fixture f;
+    GstBuffer *in, *out;
+    GBytes *bytes, *drawn;
+    const GstStructure *s = NULL;
+    gint64 deadline = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+    guint i = 0;
+
+    fixture_setup (&f, tiny_model, "mode", mode, "labels", LABELS, "overlay", TRUE, NULL);
+    gst_harness_set_sink_caps_str (f.h, caps_string (GST_VIDEO_FORMAT_RGB, 160, 120));
+    gst_harness_set_src_caps_str (f.h, caps_string (GST_VIDEO_FORMAT_RGB, 160, 120));
+
+    /* a result, drawn (async: it rides on a later buffer) */
+    while (!s) {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      in = frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, i++ * GST_MSECOND);
+      bytes = buffer_bytes (in);
+      g_assert_cmpint (gst_harness_push (f.h, in), ==, GST_FLOW_OK);
+      out = gst_harness_pull (f.h);
+      if ((s = buffer_result (out))) {
+        drawn = buffer_bytes (out);
+        g_assert_false (g_bytes_equal (drawn, bytes));
+        g_bytes_unref (drawn);
+      }
+      g_bytes_unref (bytes);
+      gst_buffer_unref (out);
+      if (!s)
+        g_usleep (5000);
+    }
+
+    /* async: one more frame goes to the worker, and its result is ready before the labels go */
+    if (mode == 0) {
+      guint64 latency = get_uint64 (f.element, "last-latency");
+      gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, i++ * GST_MSECOND));
+      gst_buffer_unref (gst_harness_pull (f.h));
+      g_usleep (3 * latency / 1000 + 100000);
+    }
+
+    g_object_set (f.element, "labels", "", NULL);
+    for (guint k = 0; k < 4; k++) {
+      in = frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, i++ * GST_MSECOND);
+      bytes = buffer_bytes (in);
+      g_assert_cmpint (gst_harness_push (f.h, in), ==, GST_FLOW_OK);
+      out = gst_harness_pull (f.h);
+      g_assert_null (buffer_result (out));
+      assert_buffer_bytes (out, bytes);
+      g_bytes_unref (bytes);
+      gst_buffer_unref (out);
+      g_usleep (20000);
+    }
+
+    /* labels again: results and the overlay come back */
+    g_object_set (f.element, "labels", "cat, dog", NULL);
+    s = NULL;
+    while (!s) {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      in = frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, i++ * GST_MSECOND);
+      bytes = buffer_bytes (in);
+      g_assert_cmpint (gst_harness_push (f.h, in), ==, GST_FLOW_OK);
+      out = gst_harness_pull (f.h);
+      if ((s = buffer_result (out))) {
+        g_assert_true (result_has_labels (s, "cat, dog"));
+        drawn = buffer_bytes (out);
+        g_assert_false (g_bytes_equal (drawn, bytes));
+        g_bytes_unref (drawn);
+      }
+      g_bytes_unref (bytes);
+      gst_buffer_unref (out);
+      if (!s)
+        g_usleep (5000);
+    }
+    g_assert_false (bus_has_error (f.bus));
+    fixture_teardown (&f);
+  }
+  frame_free (frame);
+}
+
 /* overlay switched on and off while playing, downstream composing the overlay meta: the caps
  * follow (the overlay-composition feature comes and goes) and so does the meta; the pixels are
  * never touched. */
@@ -2252,6 +2338,7 @@ main (int argc, char **argv)
   g_test_add_func ("/element/labels/edge-cases", test_labels_edge_cases);
   g_test_add_func ("/element/overlay", test_overlay);
   g_test_add_func ("/element/overlay-toggle", test_overlay_toggle);
+  g_test_add_func ("/element/overlay-labels-cleared", test_overlay_labels_cleared);
   g_test_add_func ("/element/meta/copy-and-scale", test_meta_copy_and_scale);
   g_test_add_func ("/element/errors/missing-model", test_missing_model);
   g_test_add_func ("/element/errors/corrupt-model", test_corrupt_model);
