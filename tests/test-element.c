@@ -1676,8 +1676,9 @@ test_meta_copy_and_scale (void)
   out = gst_harness_pull (h);
 
   video_meta = gst_buffer_get_video_meta (out);
-  if (video_meta)
-    g_assert_cmpuint (video_meta->width, ==, 32);
+  g_assert_nonnull (video_meta);
+  g_assert_cmpuint (video_meta->width, ==, 32);
+  g_assert_cmpuint (video_meta->height, ==, 24);
   g_assert_nonnull (buffer_result (out));
   g_assert_true (result_matches (buffer_result (out), frame, "cat,dog",
                                  CLIP_DEFAULT_TEMPLATE));
