@@ -1616,6 +1616,53 @@ test_overlay_labels_cleared (void)
   frame_free (frame);
 }
 
+/* LATENCY: sync mode holds each sampled buffer for its analysis, so it adds at least the
+ * longest analysis so far to upstream's latency (and posts a LATENCY message when that grows);
+ * async mode adds nothing. Switching modes posts a LATENCY message. */
+static void
+test_latency_query (void)
+{
+  const GstClockTime upstream = 10 * GST_MSECOND;
+  Frame *frame = frame_new (64, 48, 41);
+  guint64 worst = 0;
+  GList *messages;
+  Fixture f;
+
+  fixture_setup (&f, tiny_model, "mode", 1, "labels", LABELS, NULL);
+  gst_harness_set_upstream_latency (f.h, upstream);
+  gst_harness_set_src_caps_str (f.h, caps_string (GST_VIDEO_FORMAT_RGB, 64, 48));
+  for (guint i = 0; i < 3; i++) {
+    GstBuffer *out;
+
+    gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, i * GST_MSECOND));
+    out = gst_harness_pull (f.h);
+    g_assert_nonnull (buffer_result (out));
+    worst = MAX (worst, uint64_field (buffer_result (out), "latency"));
+    gst_buffer_unref (out);
+  }
+  g_assert_cmpuint (worst, >, 0);
+  messages = pop_messages (f.bus, GST_MESSAGE_LATENCY);
+  g_assert_cmpuint (g_list_length (messages), >=, 1);
+  g_list_free_full (messages, (GDestroyNotify) gst_message_unref);
+  g_assert_cmpuint (gst_harness_query_latency (f.h), >=, upstream + worst);
+
+  g_object_set (f.element, "mode", 0, NULL);
+  messages = pop_messages (f.bus, GST_MESSAGE_LATENCY);
+  g_assert_cmpuint (g_list_length (messages), ==, 1);
+  g_list_free_full (messages, (GDestroyNotify) gst_message_unref);
+  g_assert_cmpuint (gst_harness_query_latency (f.h), ==, upstream);
+
+  g_object_set (f.element, "mode", 1, NULL);
+  messages = pop_messages (f.bus, GST_MESSAGE_LATENCY);
+  g_assert_cmpuint (g_list_length (messages), ==, 1);
+  g_list_free_full (messages, (GDestroyNotify) gst_message_unref);
+  g_assert_cmpuint (gst_harness_query_latency (f.h), >=, upstream + worst);
+
+  g_assert_false (bus_has_error (f.bus));
+  fixture_teardown (&f);
+  frame_free (frame);
+}
+
 /* overlay switched on and off while playing, downstream composing the overlay meta: the caps
  * follow (the overlay-composition feature comes and goes) and so does the meta; the pixels are
  * never touched. */
@@ -2340,6 +2387,7 @@ main (int argc, char **argv)
   g_test_add_func ("/element/overlay", test_overlay);
   g_test_add_func ("/element/overlay-toggle", test_overlay_toggle);
   g_test_add_func ("/element/overlay-labels-cleared", test_overlay_labels_cleared);
+  g_test_add_func ("/element/latency-query", test_latency_query);
   g_test_add_func ("/element/meta/copy-and-scale", test_meta_copy_and_scale);
   g_test_add_func ("/element/errors/missing-model", test_missing_model);
   g_test_add_func ("/element/errors/corrupt-model", test_corrupt_model);
