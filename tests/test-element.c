@@ -20,6 +20,9 @@
 #include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "clip.h"
 #include "clipframe.h"
@@ -527,6 +530,175 @@ test_model_cache_shared (void)
   clip_model_cache_release (a);
   clip_model_cache_release (b);
   g_free (dotted);
+}
+
+typedef struct {
+  const char *dir;
+  ClipModel *model;
+  GError *error;
+  gboolean done;
+} CacheJob;
+
+static GMutex cache_job_lock;
+static GCond cache_job_cond;
+
+static gpointer
+cache_acquire_thread (gpointer data)
+{
+  CacheJob *job = data;
+  ClipModel *model = clip_model_cache_acquire (job->dir, &job->error);
+
+  g_mutex_lock (&cache_job_lock);
+  job->model = model;
+  job->done = TRUE;
+  g_cond_broadcast (&cache_job_cond);
+  g_mutex_unlock (&cache_job_lock);
+  return NULL;
+}
+
+/* Waits for job (at most 60 s: only a hang takes that long). */
+static gboolean
+cache_job_wait (CacheJob *job)
+{
+  gint64 deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  gboolean done;
+
+  g_mutex_lock (&cache_job_lock);
+  while (!job->done && g_cond_wait_until (&cache_job_cond, &cache_job_lock, deadline))
+    ;
+  done = job->done;
+  g_mutex_unlock (&cache_job_lock);
+  return done;
+}
+
+/* A copy of the tiny model whose config.json is a FIFO: loading it blocks in the read until
+ * the test writes the file's contents into the FIFO, which makes a load as long as we like. */
+static char *
+fifo_model (const char *name)
+{
+  static const char *files[] = { "model.safetensors", "vocab.json", "merges.txt",
+    "preprocessor_config.json", NULL };
+  char *dir = g_build_filename (fixture_dir, name, NULL), *config;
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  for (int i = 0; files[i]; i++) {
+    char *src = g_build_filename (tiny_model, files[i], NULL);
+    char *dst = g_build_filename (dir, files[i], NULL), *contents;
+    gsize len;
+    g_assert_true (g_file_get_contents (src, &contents, &len, NULL));
+    g_assert_true (g_file_set_contents (dst, contents, len, NULL));
+    g_free (contents);
+    g_free (src);
+    g_free (dst);
+  }
+  config = g_build_filename (dir, "config.json", NULL);
+  g_unlink (config);
+  g_assert_cmpint (mkfifo (config, 0600), ==, 0);
+  g_free (config);
+  return dir;
+}
+
+static void
+fifo_model_unblock (const char *dir, const char *contents)
+{
+  char *config = g_build_filename (dir, "config.json", NULL);
+  FILE *fifo = fopen (config, "w");      /* blocks until the loader opens it for reading */
+
+  g_assert_nonnull (fifo);
+  g_assert_cmpint (fputs (contents, fifo), >=, 0);
+  fclose (fifo);
+  g_free (config);
+}
+
+/* While one element's model loads, another's acquire and release do not wait for it; a second
+ * request for the loading directory waits and shares the one load (a second load would block on
+ * the FIFO for ever), or its error. Issue 9, defect 8: the table's lock was held for the whole
+ * load. */
+static void
+test_model_cache_lock_per_model (void)
+{
+  char *slow = fifo_model ("fifo-model"), *config_path, *config;
+  CacheJob loader = { slow, NULL, NULL, FALSE }, waiter = { slow, NULL, NULL, FALSE };
+  CacheJob other = { tiny_model, NULL, NULL, FALSE }, bad = { "/nonexistent/clip", NULL, NULL,
+    FALSE };
+  GThread *threads[4];
+  gsize len;
+
+  config_path = g_build_filename (tiny_model, "config.json", NULL);
+  g_assert_true (g_file_get_contents (config_path, &config, &len, NULL));
+
+  threads[0] = g_thread_new ("loader", cache_acquire_thread, &loader);
+  g_usleep (100000);             /* the loader is (very likely) blocked in the FIFO by now */
+  threads[1] = g_thread_new ("waiter", cache_acquire_thread, &waiter);
+  threads[2] = g_thread_new ("other", cache_acquire_thread, &other);
+  threads[3] = g_thread_new ("bad", cache_acquire_thread, &bad);
+
+  /* other directories: done while the load is still blocked */
+  if (!cache_job_wait (&other) || !cache_job_wait (&bad))
+    g_error ("acquiring other models waited for an unrelated load");
+  g_assert_no_error (other.error);
+  g_assert_nonnull (other.model);
+  g_assert_error (bad.error, CLIP_ERROR, CLIP_ERROR_NOT_FOUND);
+  g_assert_false (loader.done);
+  g_assert_false (waiter.done);
+  clip_model_cache_release (other.model);   /* a release does not wait either */
+
+  fifo_model_unblock (slow, config);
+  g_assert_true (cache_job_wait (&loader));
+  g_assert_true (cache_job_wait (&waiter));
+  g_assert_no_error (loader.error);
+  g_assert_no_error (waiter.error);
+  g_assert_nonnull (loader.model);
+  g_assert_true (loader.model == waiter.model);
+  for (int i = 0; i < 4; i++)
+    g_thread_join (threads[i]);
+  clip_model_cache_release (loader.model);
+  clip_model_cache_release (waiter.model);
+  g_clear_error (&bad.error);
+
+  /* a failed load: its waiter gets the error too, and the next request loads again */
+  loader = (CacheJob) { slow, NULL, NULL, FALSE };
+  waiter = (CacheJob) { slow, NULL, NULL, FALSE };
+  threads[0] = g_thread_new ("loader", cache_acquire_thread, &loader);
+  g_usleep (100000);
+  threads[1] = g_thread_new ("waiter", cache_acquire_thread, &waiter);
+  g_usleep (100000);
+  fifo_model_unblock (slow, "{\"text_config\": ");
+  g_assert_true (cache_job_wait (&loader));
+  g_assert_error (loader.error, CLIP_ERROR, CLIP_ERROR_CORRUPT);
+  /* The waiter shared the failed load; on a machine so loaded that it only asked once the load
+   * had failed, it loads again itself and blocks in the FIFO: feed it the same bad file. */
+  {
+    char *fifo = g_build_filename (slow, "config.json", NULL);
+    gint64 deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+    while (!waiter.done && g_get_monotonic_time () < deadline) {
+      int fd = open (fifo, O_WRONLY | O_NONBLOCK);   /* ENXIO: nobody reads it */
+      if (fd >= 0) {
+        g_assert_cmpint (write (fd, "{", 1), ==, 1);
+        close (fd);
+      }
+      g_usleep (10000);
+    }
+    g_free (fifo);
+  }
+  g_assert_true (cache_job_wait (&waiter));
+  g_assert_error (waiter.error, CLIP_ERROR, CLIP_ERROR_CORRUPT);
+  g_thread_join (threads[0]);
+  g_thread_join (threads[1]);
+  g_clear_error (&loader.error);
+  g_clear_error (&waiter.error);
+
+  loader = (CacheJob) { slow, NULL, NULL, FALSE };
+  threads[0] = g_thread_new ("reload", cache_acquire_thread, &loader);
+  fifo_model_unblock (slow, config);
+  g_assert_true (cache_job_wait (&loader));
+  g_assert_no_error (loader.error);
+  g_thread_join (threads[0]);
+  clip_model_cache_release (loader.model);
+
+  g_free (config);
+  g_free (config_path);
+  g_free (slow);
 }
 
 /* Sync mode on RGB: each buffer is the input buffer itself, untouched, carrying the meta of its
@@ -2365,6 +2537,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/element/labels/parse", test_labels_parse);
   g_test_add_func ("/element/model-cache/shared", test_model_cache_shared);
+  g_test_add_func ("/element/model-cache/lock-per-model", test_model_cache_lock_per_model);
   g_test_add_func ("/element/sync/message-and-meta", test_sync_message_and_meta);
   g_test_add_func ("/element/sync/interval", test_interval);
   g_test_add_func ("/element/sync/eos", test_sync_eos);
