@@ -5,6 +5,8 @@
  */
 #include "clipframe.h"
 
+#include <string.h>
+
 struct _ClipFrameConverter {
   GstVideoInfo in_info;
   GstVideoInfo rgb_info;
@@ -31,6 +33,64 @@ clip_frame_free (ClipFrame *frame)
   g_free (frame);
 }
 
+/* The bytes of one row of `plane` that hold pixels, in whole macropixels: the furthest byte any
+ * component of the plane reaches. gst_video_frame_copy() copies width x pixel stride bytes, which
+ * for an odd-width YUY2, UYVY or YVYU frame leaves out the last macropixel's last chroma byte
+ * (the converter then reads uninitialised chroma in the last column). 0 when the layout is not
+ * described per component (v210, UYVP, IYU1: pixel stride 0). */
+static gsize
+plane_row_bytes (const GstVideoFrame *frame, guint plane)
+{
+  const GstVideoFormatInfo *finfo = frame->info.finfo;
+  gsize row = 0;
+
+  for (guint c = 0; c < GST_VIDEO_FORMAT_INFO_N_COMPONENTS (finfo); c++) {
+    gsize width = GST_VIDEO_FRAME_COMP_WIDTH (frame, c), sample;
+    gint pstride = GST_VIDEO_FRAME_COMP_PSTRIDE (frame, c);
+
+    if (GST_VIDEO_FORMAT_INFO_PLANE (finfo, c) != plane || width == 0)
+      continue;
+    if (pstride <= 0)
+      return 0;
+    sample = (GST_VIDEO_FORMAT_INFO_DEPTH (finfo, c) + GST_VIDEO_FORMAT_INFO_SHIFT (finfo, c)
+        + 7) / 8;
+    row = MAX (row, (width - 1) * pstride + GST_VIDEO_FRAME_COMP_POFFSET (frame, c) + sample);
+    row = MAX (row, width * pstride);
+  }
+  return row;
+}
+
+static gboolean
+copy_frame (GstVideoFrame *out, const GstVideoFrame *in)
+{
+  const GstVideoFormatInfo *finfo = in->info.finfo;
+
+  if (GST_VIDEO_FORMAT_INFO_IS_TILED (finfo))
+    return gst_video_frame_copy (out, in);
+  for (guint plane = 0; plane < GST_VIDEO_FRAME_N_PLANES (in); plane++) {
+    gsize row = plane_row_bytes (in, plane), src_stride, dst_stride;
+    gint components[GST_VIDEO_MAX_COMPONENTS], height;
+    const guint8 *s;
+    guint8 *d;
+
+    if (row == 0) {
+      if (!gst_video_frame_copy_plane (out, in, plane))
+        return FALSE;
+      continue;
+    }
+    gst_video_format_info_component (finfo, plane, components);
+    height = GST_VIDEO_FRAME_COMP_HEIGHT (in, components[0]);
+    src_stride = GST_VIDEO_FRAME_PLANE_STRIDE (in, plane);
+    dst_stride = GST_VIDEO_FRAME_PLANE_STRIDE (out, plane);
+    row = MIN (row, MIN (src_stride, dst_stride));
+    s = GST_VIDEO_FRAME_PLANE_DATA (in, plane);
+    d = GST_VIDEO_FRAME_PLANE_DATA (out, plane);
+    for (gint y = 0; y < height; y++)
+      memcpy (d + y * dst_stride, s + y * src_stride, row);
+  }
+  return TRUE;
+}
+
 gboolean
 clip_frame_fill (ClipFrame *frame, const GstVideoInfo *info, GstBuffer *src)
 {
@@ -51,7 +111,7 @@ clip_frame_fill (ClipFrame *frame, const GstVideoInfo *info, GstBuffer *src)
     gst_video_frame_unmap (&in);
     return FALSE;
   }
-  ok = gst_video_frame_copy (&out, &in);
+  ok = copy_frame (&out, &in);
   gst_video_frame_unmap (&out);
   gst_video_frame_unmap (&in);
   return ok;

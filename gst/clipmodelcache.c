@@ -1,24 +1,34 @@
-/* clipmodelcache.c — one loaded ClipModel per model directory, shared by every element.
+/* clipmodelcache.c — one loaded ClipModel per model directory and precision, shared by every
+ * element.
  *
  * Copyright (C) 2026 clipclassify developers
  * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The table's mutex guards the table and the entries' fields only, and is never held across a
+ * load: the first element asking for a directory inserts a loading entry and loads without the
+ * lock; elements asking for the same directory meanwhile wait on the condition variable for that
+ * load (and share its model, or its error); elements using other directories, and releases, go
+ * on. A failed load takes its entry out of the table at once, so the next request loads again.
  */
 #include "clipmodelcache.h"
 
 typedef struct {
-  ClipModel *model;           /* the table's own reference */
-  guint users;
+  ClipModel *model;           /* the entry's own reference; NULL while loading or after failure */
+  guint users;                /* elements holding the model, or waiting for its load */
+  gboolean loading;
+  GError *error;              /* of a failed load, for those who waited on it */
 } ClipModelCacheEntry;
 
 static GMutex cache_lock;
-static GHashTable *cache_table;   /* "canonical path\nprecision" (owned) -> ClipModelCacheEntry (owned) */
+static GCond cache_loaded;        /* some entry's load finished */
+static GHashTable *cache_table;   /* "canonical path\nprecision" (owned) -> ClipModelCacheEntry (ours) */
 
 static void
-clip_model_cache_entry_free (gpointer data)
+clip_model_cache_entry_free (ClipModelCacheEntry *entry)
 {
-  ClipModelCacheEntry *entry = data;
-
-  clip_model_unref (entry->model);
+  if (entry->model)
+    clip_model_unref (entry->model);
+  g_clear_error (&entry->error);
   g_free (entry);
 }
 
@@ -38,22 +48,43 @@ clip_model_cache_acquire (const char *model_dir, ClipPrecision precision, GError
 
   g_mutex_lock (&cache_lock);
   if (!cache_table)
-    cache_table = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                         clip_model_cache_entry_free);
+    cache_table = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
   entry = g_hash_table_lookup (cache_table, key);
-  if (!entry) {
-    model = clip_model_load_with_params (path, &params, error);
-    if (!model)
-      goto done;
-    entry = g_new0 (ClipModelCacheEntry, 1);
-    entry->model = model;
-    g_hash_table_insert (cache_table, g_strdup (key), entry);
-  }
-  entry->users++;
-  model = clip_model_ref (entry->model);
+  if (entry) {
+    entry->users++;
+    while (entry->loading)
+      g_cond_wait (&cache_loaded, &cache_lock);
+  } else {
+    GError *load_error = NULL;
 
-done:
+    entry = g_new0 (ClipModelCacheEntry, 1);
+    entry->users = 1;
+    entry->loading = TRUE;
+    g_hash_table_insert (cache_table, g_strdup (key), entry);
+
+    /* Seconds for a real model: nobody else waits for the table meanwhile. */
+    g_mutex_unlock (&cache_lock);
+    model = clip_model_load_with_params (path, &params, &load_error);
+    g_mutex_lock (&cache_lock);
+
+    entry->loading = FALSE;
+    entry->model = model;
+    entry->error = load_error;
+    if (!model)
+      g_hash_table_remove (cache_table, key);
+    g_cond_broadcast (&cache_loaded);
+  }
+
+  if (entry->model) {
+    model = clip_model_ref (entry->model);
+  } else {
+    /* The load failed: each of its users gets the error; the last one frees the entry. */
+    model = NULL;
+    g_propagate_error (error, g_error_copy (entry->error));
+    if (--entry->users == 0)
+      clip_model_cache_entry_free (entry);
+  }
   g_mutex_unlock (&cache_lock);
   g_free (key);
   g_free (path);
@@ -63,6 +94,7 @@ done:
 void
 clip_model_cache_release (ClipModel *model)
 {
+  ClipModelCacheEntry *unused = NULL;
   GHashTableIter iter;
   gpointer value;
 
@@ -76,13 +108,18 @@ clip_model_cache_release (ClipModel *model)
       ClipModelCacheEntry *entry = value;
 
       if (entry->model == model) {
-        if (--entry->users == 0)
+        if (--entry->users == 0) {
           g_hash_table_iter_remove (&iter);
+          unused = entry;
+        }
         break;
       }
     }
   }
   g_mutex_unlock (&cache_lock);
 
+  /* Unloading (unmapping the weights) needs no lock either. */
+  if (unused)
+    clip_model_cache_entry_free (unused);
   clip_model_unref (model);
 }

@@ -75,7 +75,17 @@
  * The model is loaded when the element goes from READY to PAUSED; elements of one process with
  * the same #GstClipClassify:model share it. A missing or broken model fails that state change
  * with an error naming the directory; get the model with `scripts/download-model.sh`. Empty
- * labels post one warning and let the video through unclassified.
+ * labels post one warning and let the video through unclassified: no result is attached and the
+ * overlay draws nothing until labels are set again.
+ *
+ * Latency: sync mode holds each sampled buffer for its analysis, so it answers the LATENCY query
+ * with upstream's latency plus its own bound, the longest analysis since start plus a quarter
+ * (nothing until the first result; a longer analysis raises the bound and posts a LATENCY
+ * message, as does a change of #GstClipClassify:mode). Live sinks then wait for it instead of
+ * showing analysed frames late. On a live source put a queue after the element in sync mode
+ * (`v4l2src ! videoconvert ! clipclassify mode=sync ! queue ! autovideosink`): without one the
+ * streaming thread that analyses a frame also waits in the sink for the added latency, and
+ * falls behind the source. Async mode never holds a buffer and adds no latency.
  *
  * EOS: in sync mode every sampled frame already has its result. In async mode a frame still
  * being analysed when EOS arrives is waited for (at most one inference) and its result posted
@@ -183,6 +193,10 @@ struct _GstClipClassify
   guint64 frames_skipped;
   guint64 last_latency;
   guint64 total_latency;
+  guint64 worst_latency;         /* the longest analysis since start, ns */
+  guint64 latency_bound;         /* what sync mode adds to the LATENCY query: worst_latency
+                                  * plus a quarter (raised only when exceeded), 0 until the
+                                  * first result */
 
   /* Streaming thread only (and start/stop, when no buffer flows). */
   GstVideoInfo info;
@@ -346,13 +360,18 @@ gst_clip_classify_set_property (GObject *object, guint prop_id, const GValue *va
       GST_OBJECT_UNLOCK (self);
       break;
     case PROP_MODE:{
-      GstClipClassifyMode mode = g_value_get_enum (value);
+      GstClipClassifyMode mode = g_value_get_enum (value), old;
 
       GST_OBJECT_LOCK (self);
+      old = self->mode;
       self->mode = mode;
       GST_OBJECT_UNLOCK (self);
       /* A sync buffer carries its own frame's result, never an older frame re-scored. */
       clip_worker_set_rescore (self->worker, mode == GST_CLIP_CLASSIFY_MODE_ASYNC);
+      /* Only sync mode adds latency: the pipeline has to ask again. */
+      if (mode != old)
+        gst_element_post_message (GST_ELEMENT (self),
+            gst_message_new_latency (GST_OBJECT (self)));
       break;
     }
     case PROP_TOP_K:
@@ -603,6 +622,7 @@ gst_clip_classify_start (GstBaseTransform *trans)
   GST_OBJECT_LOCK (self);
   self->frames_analysed = self->frames_skipped = 0;
   self->last_latency = self->total_latency = 0;
+  self->worst_latency = self->latency_bound = 0;
   GST_OBJECT_UNLOCK (self);
 
   GST_INFO_OBJECT (self, "model %s, worker with %u threads, isa %s, precision %s", path,
@@ -703,15 +723,57 @@ gst_clip_classify_describe (GstClipClassify *self, const ClipResult *result,
 
   /* A re-score analysed no frame: the statistics are about frames. */
   if (!result->rescored) {
+    gboolean raised = FALSE;
+
     GST_OBJECT_LOCK (self);
     self->frames_analysed++;
     self->last_latency = result->latency_ns;
     self->total_latency += result->latency_ns;
+    self->worst_latency = MAX (self->worst_latency, result->latency_ns);
+    if (self->worst_latency > self->latency_bound) {
+      self->latency_bound = self->worst_latency + self->worst_latency / 4;
+      raised = self->mode == GST_CLIP_CLASSIFY_MODE_SYNC;
+    }
     GST_OBJECT_UNLOCK (self);
+    /* Sync mode holds each sampled buffer for its analysis: live sinks must wait longer. */
+    if (raised) {
+      GST_INFO_OBJECT (self, "analysis took up to %" GST_TIME_FORMAT ": latency raised",
+          GST_TIME_ARGS (result->latency_ns));
+      gst_element_post_message (GST_ELEMENT (self), gst_message_new_latency (GST_OBJECT (self)));
+    }
   }
 
   return clip_result_to_structure (result, top_k, threshold, timestamp, stream_time,
                                    running_time);
+}
+
+/* LATENCY: in sync mode a sampled buffer leaves only once analysed, so the element adds its
+ * latency bound (the worst analysis time since start, plus a quarter) to upstream's minimum and
+ * maximum; a longer analysis raises the bound and posts a LATENCY message. Async mode never
+ * holds a buffer and adds nothing. */
+static gboolean
+gst_clip_classify_query (GstBaseTransform *trans, GstPadDirection direction, GstQuery *query)
+{
+  GstClipClassify *self = GST_CLIP_CLASSIFY (trans);
+  gboolean ret = GST_BASE_TRANSFORM_CLASS (parent_class)->query (trans, direction, query);
+  GstClockTime min, max, ours;
+  gboolean live;
+
+  if (!ret || direction != GST_PAD_SRC || GST_QUERY_TYPE (query) != GST_QUERY_LATENCY)
+    return ret;
+  GST_OBJECT_LOCK (self);
+  ours = self->mode == GST_CLIP_CLASSIFY_MODE_SYNC ? self->latency_bound : 0;
+  GST_OBJECT_UNLOCK (self);
+  if (ours > 0) {
+    gst_query_parse_latency (query, &live, &min, &max);
+    min += ours;
+    if (GST_CLOCK_TIME_IS_VALID (max))
+      max += ours;
+    GST_DEBUG_OBJECT (self, "latency: adding %" GST_TIME_FORMAT " (sync mode)",
+        GST_TIME_ARGS (ours));
+    gst_query_set_latency (query, live, min, max);
+  }
+  return ret;
 }
 
 /* Posts with no lock held, as level does: a sync bus handler may call back into us. */
@@ -843,6 +905,13 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
   result = clip_worker_take_result (self->worker, &error);
   if (error)
     goto analysis_failed;
+
+  /* No labels: nothing is drawn and no result attached, not even the last one shown or one the
+   * worker finished under the previous labels. */
+  if (n_labels == 0) {
+    g_clear_pointer (&result, clip_result_free);
+    g_clear_pointer (&self->shown, clip_result_free);
+  }
 
   sampled = n_labels > 0 && self->frame_count++ % interval == 0;
   if (sampled && mode == GST_CLIP_CLASSIFY_MODE_ASYNC) {
@@ -1306,6 +1375,7 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
   trans_class->transform_ip = GST_DEBUG_FUNCPTR (gst_clip_classify_transform_ip);
   trans_class->transform = GST_DEBUG_FUNCPTR (gst_clip_classify_transform);
   trans_class->sink_event = GST_DEBUG_FUNCPTR (gst_clip_classify_sink_event);
+  trans_class->query = GST_DEBUG_FUNCPTR (gst_clip_classify_query);
   trans_class->passthrough_on_same_caps = FALSE;
   trans_class->transform_ip_on_passthrough = FALSE;
 

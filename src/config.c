@@ -4,14 +4,30 @@
  * and CLIPImageProcessor, so a config.json that HF loads loads here with the same values. Fields
  * that are present must have the right JSON type; nothing is coerced from strings.
  *
+ * Every size is bounded (CLIP_ERROR_UNSUPPORTED beyond), so that nothing a config.json implies
+ * (weights, activations, attention scores, workspaces) can overflow or ask for absurd memory:
+ * the limits below are generous, far beyond the largest CLIP (ViT-L/14-336: 577 tokens per
+ * image, 24 layers, hidden size 1024, intermediate size 4096, 77 positions, 49,408 tokens).
+ *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "clip-private.h"
 
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
+
+#define MAX_LAYERS 128                   /* num_hidden_layers */
+#define MAX_HIDDEN_SIZE 8192             /* hidden_size */
+#define MAX_INTERMEDIATE_SIZE 65536      /* intermediate_size */
+#define MAX_IMAGE_TOKENS 4096            /* (image_size / patch_size)^2 + 1 (the class token) */
+#define MAX_IMAGE_SIZE 4096              /* image_size (pixels of a side) */
+#define MAX_POSITIONS 4096               /* text_config.max_position_embeddings */
+#define MAX_VOCAB_SIZE (1 << 20)         /* text_config.vocab_size (multilingual ones: 250,002) */
+#define MAX_PROJECTION_DIM 8192          /* projection_dim */
 
 static const float openai_clip_mean[3] = { 0.48145466f, 0.4578275f, 0.40821073f };
 static const float openai_clip_std[3] = { 0.26862954f, 0.26130258f, 0.27577711f };
@@ -114,6 +130,20 @@ read_positive_int (const Fields *f, const char *key, int *out, GError **error)
   return TRUE;
 }
 
+/* A positive integer of at most `max`. */
+static gboolean
+read_bounded_int (const Fields *f, const char *key, int max, int *out, GError **error)
+{
+  if (!read_positive_int (f, key, out, error))
+    return FALSE;
+  if (*out > max) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
+        "%s: %s%s %d is more than the %d supported", f->path, f->section, key, *out, max);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static gboolean
 read_double (const Fields *f, const char *key, double *out, GError **error)
 {
@@ -153,26 +183,56 @@ read_object (const Fields *f, const char *key, JsonObject **out, GError **error)
   return TRUE;
 }
 
+/* config.json is about 4 kB, preprocessor_config.json a few hundred bytes; even a config with a
+ * label map of 20,000 classes stays under 1 MB. Larger files are refused before they are read. */
+#define MAX_CONFIG_BYTES (16 * 1024 * 1024)
+
 static JsonParser *
 load_json_object (const char *path, const char *what, JsonObject **root_out, GError **error)
 {
-  JsonParser *parser = json_parser_new ();
-  GError *json_error = NULL;
+  JsonParser *parser = NULL;
+  GError *file_error = NULL, *json_error = NULL;
+  char *contents = NULL;
+  gsize len;
+  gssize too_deep;
+  GStatBuf sb;
   JsonNode *root;
 
-  if (!json_parser_load_from_file (parser, path, &json_error)) {
-    if (g_error_matches (json_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+  if (g_stat (path, &sb) == 0 && S_ISREG (sb.st_mode) && sb.st_size > MAX_CONFIG_BYTES) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_CORRUPT,
+        "%s: %" G_GINT64_FORMAT " bytes is more than a %s can be (at most %d)", path,
+        (gint64) sb.st_size, what, MAX_CONFIG_BYTES);
+    return NULL;
+  }
+  if (!g_file_get_contents (path, &contents, &len, &file_error)) {
+    if (g_error_matches (file_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_NOT_FOUND, "%s not found: %s", what, path);
-    else if (json_error->domain == G_FILE_ERROR)
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "Cannot read %s: %s", path,
-          json_error->message);
     else
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_CORRUPT, "%s: not valid JSON (%s)", path,
-          json_error->message);
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "Cannot read %s: %s", path,
+          file_error->message);
+    g_error_free (file_error);
+    return NULL;
+  }
+  /* json-glib's parser recurses once per nesting level: a deep enough file would overflow the
+   * stack, so the depth is checked first. */
+  too_deep = clip_json_find_excess_nesting (contents, len, CLIP_JSON_MAX_DEPTH);
+  if (too_deep >= 0) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_CORRUPT,
+        "%s: JSON nested deeper than %d levels (at byte %" G_GSSIZE_FORMAT "): not a %s",
+        path, CLIP_JSON_MAX_DEPTH, too_deep, what);
+    g_free (contents);
+    return NULL;
+  }
+  parser = json_parser_new ();
+  if (!json_parser_load_from_data (parser, contents, (gssize) len, &json_error)) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_CORRUPT, "%s: not valid JSON (%s)", path,
+        json_error->message);
     g_error_free (json_error);
+    g_free (contents);
     g_object_unref (parser);
     return NULL;
   }
+  g_free (contents);
   root = json_parser_get_root (parser);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root)) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_CORRUPT, "%s: not a JSON object", path);
@@ -225,10 +285,12 @@ read_tower (const Fields *f, gboolean text, ClipTowerConfig *t, GError **error)
   JsonNode *act_node;
   double eps = t->layer_norm_eps;
 
-  if (!read_positive_int (f, "hidden_size", &t->hidden_size, error)
-      || !read_positive_int (f, "intermediate_size", &t->intermediate_size, error)
-      || !read_positive_int (f, "num_hidden_layers", &t->num_hidden_layers, error)
-      || !read_positive_int (f, "num_attention_heads", &t->num_attention_heads, error)
+  if (!read_bounded_int (f, "hidden_size", MAX_HIDDEN_SIZE, &t->hidden_size, error)
+      || !read_bounded_int (f, "intermediate_size", MAX_INTERMEDIATE_SIZE,
+          &t->intermediate_size, error)
+      || !read_bounded_int (f, "num_hidden_layers", MAX_LAYERS, &t->num_hidden_layers, error)
+      || !read_bounded_int (f, "num_attention_heads", MAX_HIDDEN_SIZE,
+          &t->num_attention_heads, error)
       || !read_double (f, "layer_norm_eps", &eps, error))
     return FALSE;
 
@@ -264,8 +326,9 @@ read_tower (const Fields *f, gboolean text, ClipTowerConfig *t, GError **error)
   }
 
   if (text) {
-    if (!read_positive_int (f, "max_position_embeddings", &t->max_position_embeddings, error)
-        || !read_positive_int (f, "vocab_size", &t->vocab_size, error)
+    if (!read_bounded_int (f, "max_position_embeddings", MAX_POSITIONS,
+            &t->max_position_embeddings, error)
+        || !read_bounded_int (f, "vocab_size", MAX_VOCAB_SIZE, &t->vocab_size, error)
         || !read_int (f, "eos_token_id", &t->eos_token_id, error))
       return FALSE;
     if (t->eos_token_id < 0 || t->eos_token_id >= t->vocab_size) {
@@ -282,8 +345,10 @@ read_tower (const Fields *f, gboolean text, ClipTowerConfig *t, GError **error)
       return FALSE;
     }
   } else {
-    if (!read_positive_int (f, "image_size", &t->image_size, error)
-        || !read_positive_int (f, "patch_size", &t->patch_size, error)
+    gint64 grid;
+
+    if (!read_bounded_int (f, "image_size", MAX_IMAGE_SIZE, &t->image_size, error)
+        || !read_bounded_int (f, "patch_size", MAX_IMAGE_SIZE, &t->patch_size, error)
         || !read_positive_int (f, "num_channels", &t->num_channels, error))
       return FALSE;
     if (t->num_channels != 3) {
@@ -299,6 +364,15 @@ read_tower (const Fields *f, gboolean text, ClipTowerConfig *t, GError **error)
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_CORRUPT,
           "%s: %spatch_size %d is larger than image_size %d", f->path, f->section,
           t->patch_size, t->image_size);
+      return FALSE;
+    }
+    grid = t->image_size / t->patch_size;
+    if (grid * grid + 1 > MAX_IMAGE_TOKENS) {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
+          "%s: %simage_size %d / patch_size %d gives %" G_GINT64_FORMAT " tokens per image "
+          "(%" G_GINT64_FORMAT "^2 patches and the class token); at most %d are supported",
+          f->path, f->section, t->image_size, t->patch_size, grid * grid + 1, grid,
+          MAX_IMAGE_TOKENS);
       return FALSE;
     }
   }
@@ -356,7 +430,8 @@ clip_config_load (const char *path, ClipConfig *config, GError **error)
   top = (Fields) { path, "", root };
   if (!read_sub_config (path, root, TRUE, &config->text, error)
       || !read_sub_config (path, root, FALSE, &config->vision, error)
-      || !read_positive_int (&top, "projection_dim", &config->projection_dim, error))
+      || !read_bounded_int (&top, "projection_dim", MAX_PROJECTION_DIM,
+          &config->projection_dim, error))
     goto out;
   ok = TRUE;
 

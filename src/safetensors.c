@@ -20,8 +20,6 @@
 
 #include <json-glib/json-glib.h>
 
-/* The reference implementation refuses larger headers; so do we, before parsing anything. */
-#define MAX_HEADER_BYTES 100000000
 
 struct _ClipSafetensors {
   char *path;
@@ -103,6 +101,45 @@ on_object_member (JsonParser *parser, JsonObject *object, const char *name, gpoi
     check->dup_object = object;
     check->dup_name = g_strdup (name);
   }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* JSON nesting, checked before json-glib parses anything (its parser recurses once per level) */
+
+gssize
+clip_json_find_excess_nesting (const char *text, gsize len, int max_depth)
+{
+  gboolean in_string = FALSE;
+  int depth = 0;
+
+  for (gsize i = 0; i < len; i++) {
+    char c = text[i];
+
+    if (in_string) {
+      if (c == '\\')
+        i++;                         /* the escaped character cannot end the string */
+      else if (c == '"')
+        in_string = FALSE;
+      continue;
+    }
+    switch (c) {
+      case '"':
+        in_string = TRUE;
+        break;
+      case '{':
+      case '[':
+        if (++depth > max_depth)
+          return (gssize) i;
+        break;
+      case '}':
+      case ']':
+        depth--;                     /* unbalanced: the parser will say so */
+        break;
+      default:
+        break;
+    }
+  }
+  return -1;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -288,7 +325,11 @@ parse_header (ClipSafetensors *st, const char *header, gsize header_len, GError 
   guint n_members;
   int n = 0;
   gboolean ok = FALSE;
+  gssize too_deep;
 
+  too_deep = clip_json_find_excess_nesting (header, header_len, CLIP_JSON_MAX_DEPTH);
+  if (too_deep >= 0)
+    goto nested_too_deep;
   g_signal_connect (parser, "object-member", G_CALLBACK (on_object_member), &dup);
   if (!json_parser_load_from_data (parser, header, (gssize) header_len, &json_error))
     goto not_json;
@@ -338,6 +379,12 @@ parse_header (ClipSafetensors *st, const char *header, gsize header_len, GError 
   goto out;
 
   /* ERRORS */
+nested_too_deep:
+  g_set_error (error, CLIP_ERROR, CLIP_ERROR_CORRUPT,
+      "%s: corrupt header: JSON nested deeper than %d levels (at header byte %"
+      G_GSSIZE_FORMAT "); a safetensors header needs 3", st->path, CLIP_JSON_MAX_DEPTH,
+      too_deep);
+  goto out;
 not_json:
   g_set_error (error, CLIP_ERROR, CLIP_ERROR_CORRUPT,
       "%s: corrupt header: not valid JSON (%s)", st->path, json_error->message);
@@ -420,7 +467,7 @@ clip_safetensors_open (const char *path, GError **error)
   header_len = GUINT64_FROM_LE (*(const guint64 *) st->map);
   if (header_len > st->file_size - 8)
     goto header_past_end;
-  if (header_len > MAX_HEADER_BYTES)
+  if (header_len > CLIP_SAFETENSORS_MAX_HEADER_BYTES)
     goto header_too_large;
   st->data = st->map + 8 + header_len;
   st->data_size = st->file_size - 8 - header_len;
@@ -452,8 +499,9 @@ header_past_end:
   goto failed;
 header_too_large:
   g_set_error (error, CLIP_ERROR, CLIP_ERROR_CORRUPT,
-      "%s: header length %" G_GUINT64_FORMAT " exceeds the format's limit of %d bytes", path,
-      header_len, MAX_HEADER_BYTES);
+      "%s: header length %" G_GUINT64_FORMAT " exceeds our limit of %d bytes (real checkpoints "
+      "need well under 1 MB): not a CLIP checkpoint, or corrupt", path, header_len,
+      CLIP_SAFETENSORS_MAX_HEADER_BYTES);
   goto failed;
 failed:
   clip_safetensors_close (st);

@@ -33,6 +33,22 @@ typedef struct {
 
 typedef struct _ClipSafetensors ClipSafetensors;
 
+/* The largest header clip_safetensors_open() accepts, in bytes. An entry takes about 120 bytes
+ * per tensor: a CLIP ViT-L/14 checkpoint (about 600 tensors) has a header of about 70 kB, and
+ * even 10,000 tensors would stay near 1 MB. The format's own limit (100 MB) would let a crafted
+ * file make json-glib build a tree of gigabytes. */
+#define CLIP_SAFETENSORS_MAX_HEADER_BYTES (8 * 1024 * 1024)
+
+/* The deepest JSON nesting (objects and arrays) any file of a model may have. json-glib's parser
+ * recurses once per level, so a deep enough file ("[[[[...") overflows the stack; the files we
+ * read need 3 or 4 levels. */
+#define CLIP_JSON_MAX_DEPTH 64
+
+/* Scans text[0..len) for JSON nesting deeper than max_depth, skipping strings (with their
+ * escapes). Returns the offset of the first '{' or '[' past the limit, or -1 when there is none.
+ * Malformed JSON is left for the parser to report. */
+gssize clip_json_find_excess_nesting (const char *text, gsize len, int max_depth);
+
 /* Maps the file and validates its header: JSON, offsets inside the data section, no overlaps,
  * byte size = dtype size x elements, no duplicate names. Errors name the file and tensor. */
 ClipSafetensors *clip_safetensors_open (const char *path, GError **error);

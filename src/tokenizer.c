@@ -535,6 +535,14 @@ parse_merges (ClipTokenizer *tok, const char *path, char *contents, gsize len,
     merge_insert (tok, left_id, right_id, rank++, new_id);
     line = next;
   }
+  /* Without merges every word would be spelt out byte by byte ("a photo of a cat": 14 tokens
+   * instead of 5), which no CLIP text tower was trained on: an empty or cut-off file. */
+  if (rank == 0) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_CORRUPT,
+        "%s: no merges (only %d line%s, none a merge): an empty or truncated merges.txt",
+        path, line_no, line_no == 1 ? "" : "s");
+    goto failed;
+  }
   g_string_free (joined, TRUE);
   return TRUE;
 

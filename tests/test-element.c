@@ -20,8 +20,12 @@
 #include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "clip.h"
+#include "clipframe.h"
 #include "cliplabels.h"
 #include "clipmodelcache.h"
 
@@ -534,6 +538,176 @@ test_model_cache_shared (void)
   clip_model_cache_release (c);
   clip_model_cache_release (c);
   g_free (dotted);
+}
+
+typedef struct {
+  const char *dir;
+  ClipModel *model;
+  GError *error;
+  gboolean done;
+} CacheJob;
+
+static GMutex cache_job_lock;
+static GCond cache_job_cond;
+
+static gpointer
+cache_acquire_thread (gpointer data)
+{
+  CacheJob *job = data;
+  ClipModel *model = clip_model_cache_acquire (job->dir, CLIP_PRECISION_FP32,
+      &job->error);
+
+  g_mutex_lock (&cache_job_lock);
+  job->model = model;
+  job->done = TRUE;
+  g_cond_broadcast (&cache_job_cond);
+  g_mutex_unlock (&cache_job_lock);
+  return NULL;
+}
+
+/* Waits for job (at most 60 s: only a hang takes that long). */
+static gboolean
+cache_job_wait (CacheJob *job)
+{
+  gint64 deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  gboolean done;
+
+  g_mutex_lock (&cache_job_lock);
+  while (!job->done && g_cond_wait_until (&cache_job_cond, &cache_job_lock, deadline))
+    ;
+  done = job->done;
+  g_mutex_unlock (&cache_job_lock);
+  return done;
+}
+
+/* A copy of the tiny model whose config.json is a FIFO: loading it blocks in the read until
+ * the test writes the file's contents into the FIFO, which makes a load as long as we like. */
+static char *
+fifo_model (const char *name)
+{
+  static const char *files[] = { "model.safetensors", "vocab.json", "merges.txt",
+    "preprocessor_config.json", NULL };
+  char *dir = g_build_filename (fixture_dir, name, NULL), *config;
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  for (int i = 0; files[i]; i++) {
+    char *src = g_build_filename (tiny_model, files[i], NULL);
+    char *dst = g_build_filename (dir, files[i], NULL), *contents;
+    gsize len;
+    g_assert_true (g_file_get_contents (src, &contents, &len, NULL));
+    g_assert_true (g_file_set_contents (dst, contents, len, NULL));
+    g_free (contents);
+    g_free (src);
+    g_free (dst);
+  }
+  config = g_build_filename (dir, "config.json", NULL);
+  g_unlink (config);
+  g_assert_cmpint (mkfifo (config, 0600), ==, 0);
+  g_free (config);
+  return dir;
+}
+
+static void
+fifo_model_unblock (const char *dir, const char *contents)
+{
+  char *config = g_build_filename (dir, "config.json", NULL);
+  FILE *fifo = fopen (config, "w");      /* blocks until the loader opens it for reading */
+
+  g_assert_nonnull (fifo);
+  g_assert_cmpint (fputs (contents, fifo), >=, 0);
+  fclose (fifo);
+  g_free (config);
+}
+
+/* While one element's model loads, another's acquire and release do not wait for it; a second
+ * request for the loading directory waits and shares the one load (a second load would block on
+ * the FIFO for ever), or its error. Issue 9, defect 8: the table's lock was held for the whole
+ * load. */
+static void
+test_model_cache_lock_per_model (void)
+{
+  char *slow = fifo_model ("fifo-model"), *config_path, *config;
+  CacheJob loader = { slow, NULL, NULL, FALSE }, waiter = { slow, NULL, NULL, FALSE };
+  CacheJob other = { tiny_model, NULL, NULL, FALSE }, bad = { "/nonexistent/clip", NULL, NULL,
+    FALSE };
+  GThread *threads[4];
+  gsize len;
+
+  config_path = g_build_filename (tiny_model, "config.json", NULL);
+  g_assert_true (g_file_get_contents (config_path, &config, &len, NULL));
+
+  threads[0] = g_thread_new ("loader", cache_acquire_thread, &loader);
+  g_usleep (100000);             /* the loader is (very likely) blocked in the FIFO by now */
+  threads[1] = g_thread_new ("waiter", cache_acquire_thread, &waiter);
+  threads[2] = g_thread_new ("other", cache_acquire_thread, &other);
+  threads[3] = g_thread_new ("bad", cache_acquire_thread, &bad);
+
+  /* other directories: done while the load is still blocked */
+  if (!cache_job_wait (&other) || !cache_job_wait (&bad))
+    g_error ("acquiring other models waited for an unrelated load");
+  g_assert_no_error (other.error);
+  g_assert_nonnull (other.model);
+  g_assert_error (bad.error, CLIP_ERROR, CLIP_ERROR_NOT_FOUND);
+  g_assert_false (loader.done);
+  g_assert_false (waiter.done);
+  clip_model_cache_release (other.model);   /* a release does not wait either */
+
+  fifo_model_unblock (slow, config);
+  g_assert_true (cache_job_wait (&loader));
+  g_assert_true (cache_job_wait (&waiter));
+  g_assert_no_error (loader.error);
+  g_assert_no_error (waiter.error);
+  g_assert_nonnull (loader.model);
+  g_assert_true (loader.model == waiter.model);
+  for (int i = 0; i < 4; i++)
+    g_thread_join (threads[i]);
+  clip_model_cache_release (loader.model);
+  clip_model_cache_release (waiter.model);
+  g_clear_error (&bad.error);
+
+  /* a failed load: its waiter gets the error too, and the next request loads again */
+  loader = (CacheJob) { slow, NULL, NULL, FALSE };
+  waiter = (CacheJob) { slow, NULL, NULL, FALSE };
+  threads[0] = g_thread_new ("loader", cache_acquire_thread, &loader);
+  g_usleep (100000);
+  threads[1] = g_thread_new ("waiter", cache_acquire_thread, &waiter);
+  g_usleep (100000);
+  fifo_model_unblock (slow, "{\"text_config\": ");
+  g_assert_true (cache_job_wait (&loader));
+  g_assert_error (loader.error, CLIP_ERROR, CLIP_ERROR_CORRUPT);
+  /* The waiter shared the failed load; on a machine so loaded that it only asked once the load
+   * had failed, it loads again itself and blocks in the FIFO: feed it the same bad file. */
+  {
+    char *fifo = g_build_filename (slow, "config.json", NULL);
+    gint64 deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+    while (!waiter.done && g_get_monotonic_time () < deadline) {
+      int fd = open (fifo, O_WRONLY | O_NONBLOCK);   /* ENXIO: nobody reads it */
+      if (fd >= 0) {
+        g_assert_cmpint (write (fd, "{", 1), ==, 1);
+        close (fd);
+      }
+      g_usleep (10000);
+    }
+    g_free (fifo);
+  }
+  g_assert_true (cache_job_wait (&waiter));
+  g_assert_error (waiter.error, CLIP_ERROR, CLIP_ERROR_CORRUPT);
+  g_thread_join (threads[0]);
+  g_thread_join (threads[1]);
+  g_clear_error (&loader.error);
+  g_clear_error (&waiter.error);
+
+  loader = (CacheJob) { slow, NULL, NULL, FALSE };
+  threads[0] = g_thread_new ("reload", cache_acquire_thread, &loader);
+  fifo_model_unblock (slow, config);
+  g_assert_true (cache_job_wait (&loader));
+  g_assert_no_error (loader.error);
+  g_thread_join (threads[0]);
+  clip_model_cache_release (loader.model);
+
+  g_free (config);
+  g_free (config_path);
+  g_free (slow);
 }
 
 /* Sync mode on RGB: each buffer is the input buffer itself, untouched, carrying the meta of its
@@ -1249,6 +1423,147 @@ test_renegotiation (void)
   fixture_teardown (&f);
 }
 
+/* The analysed frame's copy keeps every byte of every row that holds pixels: for packed 4:2:2
+ * formats at odd widths that is the whole last macropixel, chroma included (issue 9, defect 10:
+ * width x 2 bytes were copied and the last V or U byte was left uninitialised). Row lengths are
+ * written out here per format: 4:2:2 in 8-bit samples is 2 bytes a pixel over an even number
+ * of pixels, Y21x 4 bytes, v210 16 bytes per group of 6. */
+static void
+test_frame_copy_packed_422 (void)
+{
+  static const char *formats[] = {
+    "YUY2", "UYVY", "YVYU", "VYUY", "Y210", "Y212_LE", "Y212_BE", "Y216_LE", "Y216_BE", "v210",
+  };
+  static const int widths[] = { 1, 3, 33, 2, 64 };
+  ClipFrame *frame = clip_frame_new ();
+
+  for (guint i = 0; i < G_N_ELEMENTS (formats); i++) {
+    GstVideoFormat format = gst_video_format_from_string (formats[i]);
+
+    if (format == GST_VIDEO_FORMAT_UNKNOWN) {
+      g_test_message ("%s: not known to this GStreamer, skipped", formats[i]);
+      continue;
+    }
+    for (guint w = 0; w < G_N_ELEMENTS (widths); w++) {
+      int width = widths[w], height = 5;
+      gsize row;
+      GstVideoInfo info;
+      GstBuffer *src;
+      GstMapInfo in, out;
+
+      if (strcmp (formats[i], "v210") == 0)
+        row = (gsize) (width + 5) / 6 * 16;
+      else if (g_str_has_prefix (formats[i], "Y2"))
+        row = (gsize) (width + 1) / 2 * 2 * 4;
+      else
+        row = (gsize) (width + 1) / 2 * 2 * 2;
+
+      g_assert_true (gst_video_info_set_format (&info, format, width, height));
+      src = gst_buffer_new_allocate (NULL, info.size, NULL);
+      g_assert_true (gst_buffer_map (src, &in, GST_MAP_WRITE));
+      for (gsize b = 0; b < in.size; b++)
+        in.data[b] = (guint8) (b * 7 + 3);
+      gst_buffer_unmap (src, &in);
+
+      /* fill once, overwrite the copy with a marker, fill again: only bytes the copy leaves
+       * out keep the marker */
+      g_assert_true (clip_frame_fill (frame, &info, src));
+      g_assert_true (gst_buffer_map (frame->buffer, &out, GST_MAP_WRITE));
+      memset (out.data, 0xEE, out.size);
+      gst_buffer_unmap (frame->buffer, &out);
+      g_assert_true (clip_frame_fill (frame, &info, src));
+
+      g_assert_true (gst_buffer_map (src, &in, GST_MAP_READ));
+      g_assert_true (gst_buffer_map (frame->buffer, &out, GST_MAP_READ));
+      g_assert_cmpuint (row, <=, (gsize) GST_VIDEO_INFO_PLANE_STRIDE (&info, 0));
+      for (int y = 0; y < height; y++) {
+        const guint8 *a = in.data + y * GST_VIDEO_INFO_PLANE_STRIDE (&info, 0);
+        const guint8 *b = out.data + y * GST_VIDEO_INFO_PLANE_STRIDE (&frame->info, 0);
+        for (gsize x = 0; x < row; x++) {
+          if (a[x] != b[x])
+            g_error ("%s %dx%d: row %d byte %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT
+                " not copied", formats[i], width, height, y, x, row);
+        }
+      }
+      gst_buffer_unmap (frame->buffer, &out);
+      gst_buffer_unmap (src, &in);
+      gst_buffer_unref (src);
+    }
+  }
+  clip_frame_free (frame);
+}
+
+/* The element, end to end: an odd-width packed 4:2:2 frame gives what the engine gives for that
+ * very frame converted to RGB. The last macropixel's chroma changes from frame to frame (0, 255,
+ * 255, 0), so a byte the element's copy left stale shows in at least one of them. */
+static void
+test_packed_422_odd_width (void)
+{
+  static const GstVideoFormat formats[] = {
+    GST_VIDEO_FORMAT_YUY2, GST_VIDEO_FORMAT_UYVY, GST_VIDEO_FORMAT_YVYU,
+  };
+  static const guint8 chroma[] = { 0, 255, 255, 0 };
+  const int width = 33, height = 48;    /* the narrow side is kept whole by the crop */
+  Fixture f;
+
+  fixture_setup (&f, tiny_model, "mode", 1, "labels", LABELS, NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (formats); i++) {
+    Frame *source = frame_new (width, height, 700 + i);
+    GstVideoInfo info, rgb_info;
+
+    gst_video_info_set_format (&info, formats[i], width, height);
+    gst_video_info_set_format (&rgb_info, GST_VIDEO_FORMAT_RGB, width, height);
+    gst_harness_set_src_caps_str (f.h, caps_string (formats[i], width, height));
+    for (guint k = 0; k < G_N_ELEMENTS (chroma); k++) {
+      GstBuffer *in = frame_to_buffer (source, formats[i], k * GST_MSECOND), *out, *rgb;
+      Frame *expected = frame_new (width, height, 0);
+      GstVideoConverter *converter;
+      GstVideoFrame vin, vrgb;
+      GstMapInfo map;
+      const GstStructure *s;
+
+      /* the last macropixel's two chroma bytes */
+      g_assert_true (gst_buffer_map (in, &map, GST_MAP_WRITE));
+      for (int y = 0; y < height; y++) {
+        guint8 *last = map.data + y * GST_VIDEO_INFO_PLANE_STRIDE (&info, 0) + (width - 1) / 2 * 4;
+        last[GST_VIDEO_INFO_COMP_POFFSET (&info, 1)] = chroma[k];
+        last[GST_VIDEO_INFO_COMP_POFFSET (&info, 2)] = 255 - chroma[k];
+      }
+      gst_buffer_unmap (in, &map);
+
+      /* expected: this buffer converted to RGB as the element converts it */
+      rgb = gst_buffer_new_allocate (NULL, rgb_info.size, NULL);
+      converter = gst_video_converter_new (&info, &rgb_info, gst_structure_new ("options",
+              GST_VIDEO_CONVERTER_OPT_DITHER_METHOD, GST_TYPE_VIDEO_DITHER_METHOD,
+              GST_VIDEO_DITHER_NONE, GST_VIDEO_CONVERTER_OPT_THREADS, G_TYPE_UINT, 1, NULL));
+      g_assert_true (gst_video_frame_map (&vin, &info, in, GST_MAP_READ));
+      g_assert_true (gst_video_frame_map (&vrgb, &rgb_info, rgb, GST_MAP_WRITE));
+      gst_video_converter_frame (converter, &vin, &vrgb);
+      for (int y = 0; y < height; y++)
+        memcpy (expected->rgb + (gsize) y * width * 3,
+            (guint8 *) GST_VIDEO_FRAME_PLANE_DATA (&vrgb, 0)
+            + y * GST_VIDEO_FRAME_PLANE_STRIDE (&vrgb, 0), (gsize) width * 3);
+      gst_video_frame_unmap (&vrgb);
+      gst_video_frame_unmap (&vin);
+      gst_video_converter_free (converter);
+      gst_buffer_unref (rgb);
+
+      g_assert_cmpint (gst_harness_push (f.h, in), ==, GST_FLOW_OK);
+      out = gst_harness_pull (f.h);
+      s = buffer_result (out);
+      g_assert_nonnull (s);
+      if (!result_matches (s, expected, LABELS, CLIP_DEFAULT_TEMPLATE))
+        g_error ("%s %dx%d, last chroma %d: the result is not the engine's for the frame",
+            gst_video_format_to_string (formats[i]), width, height, chroma[k]);
+      gst_buffer_unref (out);
+      frame_free (expected);
+    }
+    frame_free (source);
+  }
+  g_assert_null (gst_bus_pop_filtered (f.bus, GST_MESSAGE_ERROR | GST_MESSAGE_WARNING));
+  fixture_teardown (&f);
+}
+
 /* Empty labels: one warning, buffers pass without results. Then labels make results appear. */
 static void
 test_empty_labels (void)
@@ -1439,6 +1754,139 @@ test_overlay (void)
   frame_free (frame);
 }
 
+/* labels set to "" while the overlay is on: from the next buffer nothing is drawn and no result
+ * is attached, in both modes (the last result used to stay on screen); new labels bring both
+ * back. In async mode a result the worker finished under the old labels is not attached after
+ * the labels were cleared either. */
+static void
+test_overlay_labels_cleared (void)
+{
+  Frame *frame = frame_new (160, 120, 31);
+
+  for (int mode = 0; mode < 2; mode++) {
+    Fixture f;
+    GstBuffer *in, *out;
+    GBytes *bytes, *drawn;
+    const GstStructure *s = NULL;
+    gint64 deadline = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+    guint i = 0;
+
+    fixture_setup (&f, tiny_model, "mode", mode, "labels", LABELS, "overlay", TRUE, NULL);
+    gst_harness_set_sink_caps_str (f.h, caps_string (GST_VIDEO_FORMAT_RGB, 160, 120));
+    gst_harness_set_src_caps_str (f.h, caps_string (GST_VIDEO_FORMAT_RGB, 160, 120));
+
+    /* a result, drawn (async: it rides on a later buffer) */
+    while (!s) {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      in = frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, i++ * GST_MSECOND);
+      bytes = buffer_bytes (in);
+      g_assert_cmpint (gst_harness_push (f.h, in), ==, GST_FLOW_OK);
+      out = gst_harness_pull (f.h);
+      if ((s = buffer_result (out))) {
+        drawn = buffer_bytes (out);
+        g_assert_false (g_bytes_equal (drawn, bytes));
+        g_bytes_unref (drawn);
+      }
+      g_bytes_unref (bytes);
+      gst_buffer_unref (out);
+      if (!s)
+        g_usleep (5000);
+    }
+
+    /* async: one more frame goes to the worker, and its result is ready before the labels go */
+    if (mode == 0) {
+      guint64 latency = get_uint64 (f.element, "last-latency");
+      gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, i++ * GST_MSECOND));
+      gst_buffer_unref (gst_harness_pull (f.h));
+      g_usleep (3 * latency / 1000 + 100000);
+    }
+
+    g_object_set (f.element, "labels", "", NULL);
+    for (guint k = 0; k < 4; k++) {
+      in = frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, i++ * GST_MSECOND);
+      bytes = buffer_bytes (in);
+      g_assert_cmpint (gst_harness_push (f.h, in), ==, GST_FLOW_OK);
+      out = gst_harness_pull (f.h);
+      g_assert_null (buffer_result (out));
+      assert_buffer_bytes (out, bytes);
+      g_bytes_unref (bytes);
+      gst_buffer_unref (out);
+      g_usleep (20000);
+    }
+
+    /* labels again: results and the overlay come back */
+    g_object_set (f.element, "labels", "cat, dog", NULL);
+    s = NULL;
+    while (!s) {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      in = frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, i++ * GST_MSECOND);
+      bytes = buffer_bytes (in);
+      g_assert_cmpint (gst_harness_push (f.h, in), ==, GST_FLOW_OK);
+      out = gst_harness_pull (f.h);
+      if ((s = buffer_result (out))) {
+        g_assert_true (result_has_labels (s, "cat, dog"));
+        drawn = buffer_bytes (out);
+        g_assert_false (g_bytes_equal (drawn, bytes));
+        g_bytes_unref (drawn);
+      }
+      g_bytes_unref (bytes);
+      gst_buffer_unref (out);
+      if (!s)
+        g_usleep (5000);
+    }
+    g_assert_false (bus_has_error (f.bus));
+    fixture_teardown (&f);
+  }
+  frame_free (frame);
+}
+
+/* LATENCY: sync mode holds each sampled buffer for its analysis, so it adds at least the
+ * longest analysis so far to upstream's latency (and posts a LATENCY message when that grows);
+ * async mode adds nothing. Switching modes posts a LATENCY message. */
+static void
+test_latency_query (void)
+{
+  const GstClockTime upstream = 10 * GST_MSECOND;
+  Frame *frame = frame_new (64, 48, 41);
+  guint64 worst = 0;
+  GList *messages;
+  Fixture f;
+
+  fixture_setup (&f, tiny_model, "mode", 1, "labels", LABELS, NULL);
+  gst_harness_set_upstream_latency (f.h, upstream);
+  gst_harness_set_src_caps_str (f.h, caps_string (GST_VIDEO_FORMAT_RGB, 64, 48));
+  for (guint i = 0; i < 3; i++) {
+    GstBuffer *out;
+
+    gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, i * GST_MSECOND));
+    out = gst_harness_pull (f.h);
+    g_assert_nonnull (buffer_result (out));
+    worst = MAX (worst, uint64_field (buffer_result (out), "latency"));
+    gst_buffer_unref (out);
+  }
+  g_assert_cmpuint (worst, >, 0);
+  messages = pop_messages (f.bus, GST_MESSAGE_LATENCY);
+  g_assert_cmpuint (g_list_length (messages), >=, 1);
+  g_list_free_full (messages, (GDestroyNotify) gst_message_unref);
+  g_assert_cmpuint (gst_harness_query_latency (f.h), >=, upstream + worst);
+
+  g_object_set (f.element, "mode", 0, NULL);
+  messages = pop_messages (f.bus, GST_MESSAGE_LATENCY);
+  g_assert_cmpuint (g_list_length (messages), ==, 1);
+  g_list_free_full (messages, (GDestroyNotify) gst_message_unref);
+  g_assert_cmpuint (gst_harness_query_latency (f.h), ==, upstream);
+
+  g_object_set (f.element, "mode", 1, NULL);
+  messages = pop_messages (f.bus, GST_MESSAGE_LATENCY);
+  g_assert_cmpuint (g_list_length (messages), ==, 1);
+  g_list_free_full (messages, (GDestroyNotify) gst_message_unref);
+  g_assert_cmpuint (gst_harness_query_latency (f.h), >=, upstream + worst);
+
+  g_assert_false (bus_has_error (f.bus));
+  fixture_teardown (&f);
+  frame_free (frame);
+}
+
 /* overlay switched on and off while playing, downstream composing the overlay meta: the caps
  * follow (the overlay-composition feature comes and goes) and so does the meta; the pixels are
  * never touched. */
@@ -1499,8 +1947,9 @@ test_meta_copy_and_scale (void)
   out = gst_harness_pull (h);
 
   video_meta = gst_buffer_get_video_meta (out);
-  if (video_meta)
-    g_assert_cmpuint (video_meta->width, ==, 32);
+  g_assert_nonnull (video_meta);
+  g_assert_cmpuint (video_meta->width, ==, 32);
+  g_assert_cmpuint (video_meta->height, ==, 24);
   g_assert_nonnull (buffer_result (out));
   g_assert_true (result_matches (buffer_result (out), frame, "cat,dog",
                                  CLIP_DEFAULT_TEMPLATE));
@@ -2140,6 +2589,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/element/labels/parse", test_labels_parse);
   g_test_add_func ("/element/model-cache/shared", test_model_cache_shared);
+  g_test_add_func ("/element/model-cache/lock-per-model", test_model_cache_lock_per_model);
   g_test_add_func ("/element/sync/message-and-meta", test_sync_message_and_meta);
   g_test_add_func ("/element/sync/precision-bf16", test_precision_bf16);
   g_test_add_func ("/element/sync/interval", test_interval);
@@ -2155,11 +2605,15 @@ main (int argc, char **argv)
   g_test_add_func ("/element/relabel/async-rescore", test_async_rescore);
   g_test_add_func ("/element/relabel/sync-never-rescored", test_sync_never_rescored);
   g_test_add_func ("/element/renegotiation", test_renegotiation);
+  g_test_add_func ("/element/frame-copy/packed-422", test_frame_copy_packed_422);
+  g_test_add_func ("/element/packed-422-odd-width", test_packed_422_odd_width);
   g_test_add_func ("/element/labels/empty", test_empty_labels);
   g_test_add_func ("/element/labels/bad-template", test_bad_template);
   g_test_add_func ("/element/labels/edge-cases", test_labels_edge_cases);
   g_test_add_func ("/element/overlay", test_overlay);
   g_test_add_func ("/element/overlay-toggle", test_overlay_toggle);
+  g_test_add_func ("/element/overlay-labels-cleared", test_overlay_labels_cleared);
+  g_test_add_func ("/element/latency-query", test_latency_query);
   g_test_add_func ("/element/meta/copy-and-scale", test_meta_copy_and_scale);
   g_test_add_func ("/element/errors/missing-model", test_missing_model);
   g_test_add_func ("/element/errors/corrupt-model", test_corrupt_model);

@@ -394,6 +394,90 @@ test_safetensors_bad_json (void)
   }
 }
 
+/* '[' x depth, then ']' x depth, inside a __metadata__ member (a valid header otherwise). */
+static char *
+nested_metadata (int depth)
+{
+  GString *h = g_string_new ("{\"__metadata__\":{\"a\":");
+
+  for (int i = 0; i < depth; i++)
+    g_string_append_c (h, '[');
+  for (int i = 0; i < depth; i++)
+    g_string_append_c (h, ']');
+  g_string_append (h, "}}");
+  return g_string_free (h, FALSE);
+}
+
+/* json-glib's parser recurses once per level: a 2 MB header of '[' used to overflow the stack.
+ * Nesting is refused before parsing, at 64 levels (the root object and __metadata__ count);
+ * brackets inside strings are not nesting. */
+static void
+test_safetensors_deep_nesting (void)
+{
+  char *header, *path;
+  GError *error = NULL;
+  ClipSafetensors *st;
+
+  header = nested_metadata (1000000);
+  assert_open_fails (header, 0, CLIP_ERROR_CORRUPT, "nested deeper than 64");
+  g_free (header);
+
+  header = nested_metadata (63);      /* 65 levels */
+  assert_open_fails (header, 0, CLIP_ERROR_CORRUPT, "nested deeper than 64");
+  g_free (header);
+
+  header = nested_metadata (62);      /* 64 levels: allowed */
+  path = write_raw ("nested-64.safetensors", header, 0);
+  st = clip_safetensors_open (path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (clip_safetensors_get_n_tensors (st), ==, 0);
+  clip_safetensors_close (st);
+  g_free (path);
+  g_free (header);
+
+  /* brackets (and an escaped quote before them) in strings do not nest */
+  {
+    GString *h = g_string_new ("{\"__metadata__\":{\"k\\\"[[\":\"\\\"");
+    for (int i = 0; i < 200000; i++)
+      g_string_append (h, "[{");
+    g_string_append (h, "\"}," T_F32_2x3 "}");
+    path = write_raw ("nested-strings.safetensors", h->str, 24);
+    st = clip_safetensors_open (path, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (clip_safetensors_get_n_tensors (st), ==, 1);
+    g_assert_nonnull (clip_safetensors_find (st, "a"));
+    clip_safetensors_close (st);
+    g_free (path);
+    g_string_free (h, TRUE);
+  }
+}
+
+/* The header is capped far below the format's 100 MB: 8 MiB, when real checkpoints need well
+ * under 1 MB. */
+static void
+test_safetensors_header_cap (void)
+{
+  const gsize big = 9 * 1024 * 1024, fine = 1024 * 1024;
+  char *header = g_malloc (big + 1), *path;
+  GError *error = NULL;
+  ClipSafetensors *st;
+
+  /* a valid header, padded with spaces as the safetensors library pads */
+  memset (header, ' ', big);
+  memcpy (header, "{" T_F32_2x3 "}", strlen ("{" T_F32_2x3 "}"));
+  header[big] = '\0';
+  assert_open_fails (header, 24, CLIP_ERROR_CORRUPT, "exceeds");
+
+  header[fine] = '\0';
+  path = write_raw ("header-1mb.safetensors", header, 24);
+  st = clip_safetensors_open (path, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (clip_safetensors_find (st, "a"));
+  clip_safetensors_close (st);
+  g_free (path);
+  g_free (header);
+}
+
 static void
 test_safetensors_bad_entries (void)
 {
@@ -743,6 +827,127 @@ test_config_errors (void)
   assert_config_fails ("{\"projection_dim\": 0}", CLIP_ERROR_CORRUPT, "projection_dim");
 }
 
+static void
+assert_config_loads (const char *json)
+{
+  char *path = config_file ("ok-config.json", json);
+  GError *error = NULL;
+  ClipConfig config;
+
+  if (!clip_config_load (path, &config, &error))
+    g_error ("%s should load: %s", json, error->message);
+  g_free (path);
+}
+
+/* Every size implied by config.json is bounded, generously (far beyond ViT-L/14-336's 577 tokens,
+ * 24 layers, hidden 1024, intermediate 4096), and refused at load naming the file and field:
+ * at most 4096 tokens per image, 128 layers, hidden size 8192, intermediate size 65536,
+ * 4096 text positions, 2^20 tokens in the vocabulary, projection_dim 8192. */
+static void
+test_config_limits (void)
+{
+  /* issue 9: 46,657 tokens per image once overflowed the encoder's workspace arithmetic */
+  assert_config_fails ("{\"vision_config\": {\"hidden_size\": 1, \"num_attention_heads\": 1,"
+      " \"intermediate_size\": 1, \"patch_size\": 1, \"image_size\": 216}}",
+      CLIP_ERROR_UNSUPPORTED, "46657");
+  /* 64 x 64 patches and the class token: 4097 */
+  assert_config_fails ("{\"vision_config\": {\"patch_size\": 14, \"image_size\": 896}}",
+      CLIP_ERROR_UNSUPPORTED, "vision_config.image_size");
+  assert_config_loads ("{\"vision_config\": {\"patch_size\": 14, \"image_size\": 882}}");
+  assert_config_fails ("{\"vision_config\": {\"patch_size\": 4097, \"image_size\": 4097}}",
+      CLIP_ERROR_UNSUPPORTED, "vision_config.image_size");
+
+  assert_config_fails ("{\"vision_config\": {\"num_hidden_layers\": 2147483647}}",
+      CLIP_ERROR_UNSUPPORTED, "vision_config.num_hidden_layers");
+  assert_config_fails ("{\"text_config\": {\"num_hidden_layers\": 1000000}}",
+      CLIP_ERROR_UNSUPPORTED, "text_config.num_hidden_layers");
+  assert_config_fails ("{\"text_config\": {\"num_hidden_layers\": 129}}",
+      CLIP_ERROR_UNSUPPORTED, "text_config.num_hidden_layers");
+  assert_config_loads ("{\"text_config\": {\"num_hidden_layers\": 128},"
+      " \"vision_config\": {\"num_hidden_layers\": 128}}");
+
+  assert_config_fails ("{\"text_config\": {\"hidden_size\": 8200, \"num_attention_heads\": 8}}",
+      CLIP_ERROR_UNSUPPORTED, "text_config.hidden_size");
+  assert_config_fails ("{\"vision_config\": {\"hidden_size\": 2147483647,"
+      " \"num_attention_heads\": 1}}", CLIP_ERROR_UNSUPPORTED, "vision_config.hidden_size");
+  assert_config_loads ("{\"text_config\": {\"hidden_size\": 8192, \"num_attention_heads\": 64}}");
+  assert_config_fails ("{\"text_config\": {\"num_attention_heads\": 2147483647}}",
+      CLIP_ERROR_UNSUPPORTED, "text_config.num_attention_heads");
+
+  assert_config_fails ("{\"vision_config\": {\"intermediate_size\": 65537}}",
+      CLIP_ERROR_UNSUPPORTED, "vision_config.intermediate_size");
+  assert_config_loads ("{\"vision_config\": {\"intermediate_size\": 65536}}");
+
+  assert_config_fails ("{\"text_config\": {\"max_position_embeddings\": 4097}}",
+      CLIP_ERROR_UNSUPPORTED, "text_config.max_position_embeddings");
+  assert_config_loads ("{\"text_config\": {\"max_position_embeddings\": 4096}}");
+  assert_config_fails ("{\"text_config\": {\"vocab_size\": 1048577}}",
+      CLIP_ERROR_UNSUPPORTED, "text_config.vocab_size");
+  assert_config_loads ("{\"text_config\": {\"vocab_size\": 1048576}}");
+  assert_config_fails ("{\"projection_dim\": 8193}", CLIP_ERROR_UNSUPPORTED, "projection_dim");
+  assert_config_loads ("{\"projection_dim\": 8192}");
+
+  /* the legacy _dict form is bounded the same way */
+  assert_config_fails ("{\"text_config_dict\": {\"num_hidden_layers\": 1000000}}",
+      CLIP_ERROR_UNSUPPORTED, "text_config_dict.num_hidden_layers");
+}
+
+/* {"text_config": {"x": [[[...]]]}}: json-glib's recursive parser used to overflow the stack. */
+static char *
+nested_config (const char *member, int depth)
+{
+  GString *h = g_string_new (NULL);
+
+  g_string_append_printf (h, "{\"%s\": {\"x\": ", member);
+  for (int i = 0; i < depth; i++)
+    g_string_append_c (h, '[');
+  for (int i = 0; i < depth; i++)
+    g_string_append_c (h, ']');
+  g_string_append (h, "}}");
+  return g_string_free (h, FALSE);
+}
+
+static void
+test_config_deep_nesting (void)
+{
+  char *json = nested_config ("text_config", 1000000);
+  char *path;
+  ClipConfig c;
+  GError *error = NULL;
+
+  assert_config_fails (json, CLIP_ERROR_CORRUPT, "nested deeper than 64");
+  g_free (json);
+  json = nested_config ("text_config", 63);          /* 65 levels */
+  assert_config_fails (json, CLIP_ERROR_CORRUPT, "nested deeper than 64");
+  g_free (json);
+
+  /* 64 levels load, and brackets in strings do not count */
+  json = nested_config ("text_config", 62);
+  path = config_file ("nested-64-config.json", json);
+  g_assert_true (clip_config_load (path, &c, &error));
+  g_assert_no_error (error);
+  g_free (path);
+  g_free (json);
+  path = config_file ("bracket-string-config.json",
+      "{\"architectures\": [\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\\"\"],"
+      " \"projection_dim\": 16}");
+  g_assert_true (clip_config_load (path, &c, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (c.projection_dim, ==, 16);
+  g_free (path);
+
+  /* a config file far larger than any real one is refused without being parsed */
+  {
+    gsize size = 17 * 1024 * 1024;
+    char *big = g_malloc (size + 1);
+    memset (big, ' ', size);
+    memcpy (big, "{}", 2);
+    big[size] = '\0';
+    assert_config_fails (big, CLIP_ERROR_CORRUPT, "bytes");
+    g_free (big);
+  }
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* preprocessor_config.json */
 
@@ -851,6 +1056,13 @@ test_preprocess_errors (void)
   assert_preprocess_fails ("{\"do_resize\": 1}", CLIP_ERROR_CORRUPT, "do_resize");
   assert_preprocess_fails ("{\"resample\": 2}", CLIP_ERROR_UNSUPPORTED, "resample");
   assert_preprocess_fails ("{\"rescale_factor\": -1}", CLIP_ERROR_CORRUPT, "rescale_factor");
+
+  /* nesting is refused before json-glib's recursive parser sees it */
+  {
+    char *json = nested_config ("size", 1000000);
+    assert_preprocess_fails (json, CLIP_ERROR_CORRUPT, "nested deeper than 64");
+    g_free (json);
+  }
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1500,6 +1712,8 @@ main (int argc, char **argv)
   g_test_add_func ("/safetensors/open-errors", test_safetensors_open_errors);
   g_test_add_func ("/safetensors/header-past-end", test_safetensors_header_past_end);
   g_test_add_func ("/safetensors/bad-json", test_safetensors_bad_json);
+  g_test_add_func ("/safetensors/deep-nesting", test_safetensors_deep_nesting);
+  g_test_add_func ("/safetensors/header-cap", test_safetensors_header_cap);
   g_test_add_func ("/safetensors/bad-entries", test_safetensors_bad_entries);
   g_test_add_func ("/safetensors/offsets", test_safetensors_offsets);
   g_test_add_func ("/safetensors/overlap", test_safetensors_overlap);
@@ -1509,6 +1723,8 @@ main (int argc, char **argv)
   g_test_add_func ("/config/defaults", test_config_defaults);
   g_test_add_func ("/config/legacy-dict", test_config_legacy_dict);
   g_test_add_func ("/config/errors", test_config_errors);
+  g_test_add_func ("/config/deep-nesting", test_config_deep_nesting);
+  g_test_add_func ("/config/limits", test_config_limits);
   g_test_add_func ("/preprocess-config/forms", test_preprocess_forms);
   g_test_add_func ("/preprocess-config/errors", test_preprocess_errors);
   g_test_add_func ("/model/f32-in-place", test_model_f32_in_place);

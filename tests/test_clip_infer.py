@@ -181,6 +181,35 @@ def main():
             expect_error(["preprocess", "--out", os.path.join(d, "x.f32")] + m + [path],
                          f"unreadable image {name}", path)
 
+        # --- hostile model files: a clean error naming the file, never a signal --------------
+        # json-glib's parser recurses once per nesting level; 1,000,000 levels overflowed the
+        # stack (SIGSEGV) before the depth was checked.
+        deep = b"[" * 1000000 + b"]" * 1000000
+        with open(os.path.join(model, "model.safetensors"), "rb") as f:
+            weights = f.read()
+        header_len = int.from_bytes(weights[:8], "little")
+        hostile = {
+            "model.safetensors": (lambda h: len(h).to_bytes(8, "little") + h)(
+                b'{"__metadata__":{"a":' + deep + b'}}') + weights[8 + header_len:],
+            "config.json": b'{"text_config": {"x": ' + deep + b'}}',
+            "preprocessor_config.json": b'{"size": ' + deep + b'}',
+        }
+        for name, data in hostile.items():
+            bad_model = os.path.join(d, "deep-" + name.split(".")[0])
+            shutil.copytree(model, bad_model)
+            with open(os.path.join(bad_model, name), "wb") as f:
+                f.write(data)
+            expect_error(["embed-text"] + ["--model", bad_model, "x"],
+                         f"{name} nested 1,000,000 deep", os.path.join(bad_model, name))
+
+        # an empty merges.txt used to be accepted: every word spelt out byte by byte
+        bad_model = os.path.join(d, "empty-merges")
+        shutil.copytree(model, bad_model)
+        with open(os.path.join(bad_model, "merges.txt"), "w") as f:
+            f.write("#version: 0.2\n")
+        expect_error(["tokenize", "--model", bad_model, "a photo of a cat"],
+                     "merges.txt without merges", os.path.join(bad_model, "merges.txt"))
+
         # --- JSON of each command ------------------------------------------------------------
         long_text = " ".join(["many colourful birds"] * 40)
         out = run_json(["tokenize"] + m + ["a photo of a cat.", "", long_text], "tokenize")

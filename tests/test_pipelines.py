@@ -59,7 +59,7 @@ def main():
     tmp = tempfile.TemporaryDirectory(prefix="clip-pipelines-")
     model = os.path.join(tmp.name, "model")
     tokenizer = os.environ.get("CLIP_TOKENIZER_DIR",
-                               os.path.join(ROOT, "..", "shared", "data", "clip-tokenizer"))
+                               os.path.join(HERE, "data", "clip-tokenizer"))
     subprocess.run([PYTHON, os.path.join(HERE, "reference", "make_checkpoint.py"), model,
                     "--preset", "tiny", "--seed", "7", "--tokenizer-dir", tokenizer],
                    check=True, stdout=subprocess.DEVNULL)

@@ -80,7 +80,7 @@ load_png (ClipImageLoad *load, ClipImage *image, GError **error)
   png_infop info;
   png_uint_32 width, height;
   int bit_depth, color_type, channels;
-  gsize rowbytes;
+  gsize rowbytes, pixels_size;
   png_bytep *rows;
 
   png = png_create_read_struct (PNG_LIBPNG_VER_STRING, load, png_on_error, png_on_warning);
@@ -127,9 +127,13 @@ load_png (ClipImageLoad *load, ClipImage *image, GError **error)
     return FALSE;
   }
 
-  /* Rows and their pointers in one block, freed by the caller (also after a longjmp). */
-  load->raw = g_malloc (rowbytes * height + (gsize) height * sizeof (png_bytep));
-  rows = (png_bytep *) (load->raw + rowbytes * height);
+  /* Rows and their pointers in one block, freed by the caller (also after a longjmp). The
+   * pointers start at the next multiple of their alignment after the pixels (rowbytes x height
+   * need not be one). */
+  pixels_size = (rowbytes * height + G_ALIGNOF (png_bytep) - 1) / G_ALIGNOF (png_bytep)
+      * G_ALIGNOF (png_bytep);
+  load->raw = g_malloc (pixels_size + (gsize) height * sizeof (png_bytep));
+  rows = (png_bytep *) (load->raw + pixels_size);
   for (png_uint_32 y = 0; y < height; y++)
     rows[y] = load->raw + rowbytes * y;
   png_read_image (png, rows);

@@ -90,7 +90,10 @@ ARG_DTYPES = {"f32": "F32", "f16": "F16", "bf16": "BF16"}
 
 
 def default_tokenizer_dir():
-    return os.environ.get("CLIP_TOKENIZER_DIR", "/work/shared/data/clip-tokenizer")
+    """$CLIP_TOKENIZER_DIR, else the copy shipped in tests/data/clip-tokenizer."""
+    return os.environ.get("CLIP_TOKENIZER_DIR",
+                          os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data",
+                                       "clip-tokenizer"))
 
 
 # --- bfloat16 (numpy has no such dtype: keep the 16-bit patterns in uint16) -------------------
@@ -386,7 +389,7 @@ def main(argv=None):
     ap.add_argument("--legacy-preprocessor", action="store_true",
                     help="integer size/crop_size, as CLIPFeatureExtractor wrote them")
     ap.add_argument("--tokenizer-dir", help="dir with vocab.json + merges.txt "
-                    "(default $CLIP_TOKENIZER_DIR or /work/shared/data/clip-tokenizer)")
+                    "(default $CLIP_TOKENIZER_DIR or tests/data/clip-tokenizer)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a field: text.X=V, vision.X=V or projection_dim=V")
     args = ap.parse_args(argv)
