@@ -1,12 +1,14 @@
-/* gemm-avx512.c — AVX-512F microkernels: 14 x 32 fp32 tiles, and bf16 tiles (vdpbf16ps, fp32
+/* gemm-avx512.c — AVX-512F microkernels: 12 x 32 fp32 tiles, and bf16 tiles (vdpbf16ps, fp32
  * accumulation) where the CPU has AVX512_BF16. Built with -mavx512f -mfma; called only when the
  * CPU reports AVX-512F (gemm.c).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * A tile keeps 14 rows x 2 vectors = 28 accumulators in registers (of 32), loads the two vectors
+ * A tile keeps 12 rows x 2 vectors = 24 accumulators in registers (of 32), loads the two vectors
  * of the packed weight panel once per k and broadcasts each row's activation from its row-major
- * row: 28 FMAs per 16 loads, enough to keep two FMA pipes busy on every AVX-512 core seen here.
+ * row: 24 FMAs per 14 loads. 12 rows rather than 14: the row addresses then fit in the general
+ * registers without spilling inside the loop, which measured ~3% faster on Zen 4 than 14 x 32
+ * (and as fast as 8 x 48 or 6 x 64, which would need wider panels).
  * The whole depth is summed in registers, so the epilogue (bias, residual, quick_gelu) runs once
  * on the finished tile before it is stored.
  */
@@ -14,8 +16,9 @@
 
 #include <immintrin.h>
 
-#define MR 14
-#define NR 32
+#define MR 12                /* rows of a tile */
+#define NV 2                 /* vectors of 16 columns per row */
+#define NR (16 * NV)
 #define PREFETCH_K 16
 
 #define KERNEL_INLINE static inline __attribute__ ((always_inline))
@@ -49,54 +52,57 @@ quick_gelu_ps (__m512 v)
 
 /* bias, epilogue and the store of a finished tile; columns past nc are neither read nor written */
 KERNEL_INLINE void
-store_tile (const ClipTile *t, const int mr, __m512 acc[MR][2])
+store_tile (const ClipTile *t, const int mr, __m512 acc[MR][NV])
 {
-  __mmask16 m0 = t->nc >= 16 ? 0xFFFF : (__mmask16) ((1u << t->nc) - 1);
-  __mmask16 m1 = t->nc <= 16 ? 0 : t->nc >= 32 ? 0xFFFF : (__mmask16) ((1u << (t->nc - 16)) - 1);
-  __m512 bias0 = _mm512_setzero_ps (), bias1 = _mm512_setzero_ps ();
-  if (t->bias) {
-    bias0 = _mm512_maskz_loadu_ps (m0, t->bias);
-    bias1 = _mm512_maskz_loadu_ps (m1, t->bias + 16);
+  __mmask16 m[NV];
+  __m512 bias[NV];
+#pragma GCC unroll 4
+  for (int j = 0; j < NV; j++) {
+    int n = t->nc - 16 * j;
+    m[j] = n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask16) ((1u << n) - 1);
+    bias[j] = t->bias ? _mm512_maskz_loadu_ps (m[j], t->bias + 16 * j) : _mm512_setzero_ps ();
   }
-#pragma GCC unroll 14
+#pragma GCC unroll 12
   for (int r = 0; r < mr; r++) {
     float *c = t->c + r * t->ldc;
-    __m512 v0 = _mm512_add_ps (acc[r][0], bias0), v1 = _mm512_add_ps (acc[r][1], bias1);
-    if (t->epilogue == CLIP_EPILOGUE_RESIDUAL) {
-      v0 = _mm512_add_ps (v0, _mm512_maskz_loadu_ps (m0, c));
-      v1 = _mm512_add_ps (v1, _mm512_maskz_loadu_ps (m1, c + 16));
-    } else if (t->epilogue == CLIP_EPILOGUE_QUICK_GELU) {
-      v0 = quick_gelu_ps (v0);
-      v1 = quick_gelu_ps (v1);
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; j++) {
+      __m512 v = _mm512_add_ps (acc[r][j], bias[j]);
+      if (t->epilogue == CLIP_EPILOGUE_RESIDUAL)
+        v = _mm512_add_ps (v, _mm512_maskz_loadu_ps (m[j], c + 16 * j));
+      else if (t->epilogue == CLIP_EPILOGUE_QUICK_GELU)
+        v = quick_gelu_ps (v);
+      _mm512_mask_storeu_ps (c + 16 * j, m[j], v);
     }
-    _mm512_mask_storeu_ps (c, m0, v0);
-    _mm512_mask_storeu_ps (c + 16, m1, v1);
   }
 }
 
 KERNEL_INLINE void
 tile_f32_rows (const ClipTile *t, const int mr)
 {
-  __m512 acc[MR][2];
-#pragma GCC unroll 14
+  __m512 acc[MR][NV];
+#pragma GCC unroll 12
   for (int r = 0; r < mr; r++)
-    acc[r][0] = acc[r][1] = _mm512_setzero_ps ();
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; j++)
+      acc[r][j] = _mm512_setzero_ps ();
 
-  /* rows 3 apart share a base pointer and reach the other two through lda and 2 lda, so the
-   * 14 row addresses need 5 registers, not 14 */
   const float *a = t->a;
   const size_t lda = t->lda;
   const float *b = t->b;
   for (int k = 0; k < t->k; k++, a++, b += NR) {
-    _mm_prefetch ((const char *) (b + PREFETCH_K * NR), _MM_HINT_T0);
-    _mm_prefetch ((const char *) (b + PREFETCH_K * NR + 16), _MM_HINT_T0);
-    __m512 b0 = _mm512_loadu_ps (b), b1 = _mm512_loadu_ps (b + 16);
-#pragma GCC unroll 14
+    __m512 bv[NV];
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; j++) {
+      _mm_prefetch ((const char *) (b + PREFETCH_K * NR + 16 * j), _MM_HINT_T0);
+      bv[j] = _mm512_loadu_ps (b + 16 * j);
+    }
+#pragma GCC unroll 12
     for (int r = 0; r < mr; r++) {
-      const float *base = a + (r / 3) * 3 * lda;
-      __m512 ar = _mm512_set1_ps (base[(r % 3) * lda]);
-      acc[r][0] = _mm512_fmadd_ps (ar, b0, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps (ar, b1, acc[r][1]);
+      __m512 ar = _mm512_set1_ps (a[r * lda]);
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; j++)
+        acc[r][j] = _mm512_fmadd_ps (ar, bv[j], acc[r][j]);
     }
   }
   store_tile (t, mr, acc);
@@ -107,8 +113,8 @@ tile_f32 (const ClipTile *t)
 {
   switch (t->mr) {
 #define CASE(m) case m: tile_f32_rows (t, m); break;
-    CASE (1) CASE (2) CASE (3) CASE (4) CASE (5) CASE (6) CASE (7)
-    CASE (8) CASE (9) CASE (10) CASE (11) CASE (12) CASE (13) CASE (14)
+    CASE (1) CASE (2) CASE (3) CASE (4) CASE (5) CASE (6)
+    CASE (7) CASE (8) CASE (9) CASE (10) CASE (11) CASE (12)
 #undef CASE
   default:
     g_assert_not_reached ();
@@ -122,23 +128,28 @@ tile_f32 (const ClipTile *t)
 BF16_TARGET KERNEL_INLINE void
 tile_bf16_rows (const ClipTile *t, const int mr)
 {
-  __m512 acc[MR][2];
-#pragma GCC unroll 14
+  __m512 acc[MR][NV];
+#pragma GCC unroll 12
   for (int r = 0; r < mr; r++)
-    acc[r][0] = acc[r][1] = _mm512_setzero_ps ();
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; j++)
+      acc[r][j] = _mm512_setzero_ps ();
 
   const uint32_t *a = t->a;
   const size_t lda = t->lda;
   const uint16_t *b = t->b;
   const int n_pairs = (t->k + 1) / 2;
   for (int k = 0; k < n_pairs; k++, a++, b += 2 * NR) {
-    __m512bh b0 = (__m512bh) _mm512_loadu_si512 (b), b1 = (__m512bh) _mm512_loadu_si512 (b + 32);
-#pragma GCC unroll 14
+    __m512bh bv[NV];
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; j++)
+      bv[j] = (__m512bh) _mm512_loadu_si512 (b + 32 * j);
+#pragma GCC unroll 12
     for (int r = 0; r < mr; r++) {
-      const uint32_t *base = a + (r / 3) * 3 * lda;
-      __m512bh ar = (__m512bh) _mm512_set1_epi32 ((int) base[(r % 3) * lda]);
-      acc[r][0] = _mm512_dpbf16_ps (acc[r][0], ar, b0);
-      acc[r][1] = _mm512_dpbf16_ps (acc[r][1], ar, b1);
+      __m512bh ar = (__m512bh) _mm512_set1_epi32 ((int) a[r * lda]);
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; j++)
+        acc[r][j] = _mm512_dpbf16_ps (acc[r][j], ar, bv[j]);
     }
   }
   store_tile (t, mr, acc);
@@ -149,8 +160,8 @@ tile_bf16 (const ClipTile *t)
 {
   switch (t->mr) {
 #define CASE(m) case m: tile_bf16_rows (t, m); break;
-    CASE (1) CASE (2) CASE (3) CASE (4) CASE (5) CASE (6) CASE (7)
-    CASE (8) CASE (9) CASE (10) CASE (11) CASE (12) CASE (13) CASE (14)
+    CASE (1) CASE (2) CASE (3) CASE (4) CASE (5) CASE (6)
+    CASE (7) CASE (8) CASE (9) CASE (10) CASE (11) CASE (12)
 #undef CASE
   default:
     g_assert_not_reached ();

@@ -8,7 +8,7 @@
  * of the kernels of the ISA chosen for this process:
  *
  *   avx512: panels of 32 output columns, [n_in][32] f32 (or bf16 pairs [n_in/2][32][2]);
- *           14 x 32 fp32 tiles, vdpbf16ps tiles where the CPU has AVX512_BF16
+ *           12 x 32 fp32 tiles, vdpbf16ps tiles where the CPU has AVX512_BF16
  *   avx2:   panels of 16 output columns, [n_in][16] f32; 6 x 16 tiles
  *   blas:   the weight row-major as in the checkpoint, through OpenBLAS in column chunks (CPUs
  *           without one of our kernels, aarch64, and the floor clip-bench reports)
@@ -74,7 +74,7 @@ void clip_linear_pack_bias (ClipLinear *linear, int row0, int n, const float *va
 void clip_linear_clear (ClipLinear *linear);
 
 /* Row stride (in floats) of an activation buffer of `dim` columns: a multiple of 16 (64-byte
- * rows) plus one cache line, so that the 14 rows of a tile map to different L1 sets even when
+ * rows) plus one cache line, so that the rows of a tile map to different L1 sets even when
  * dim * 4 is a multiple of 4 KiB (3072, 1024). */
 static inline int
 clip_row_stride (int dim)

@@ -1,7 +1,7 @@
 /* test-gemm.c — the engine's GEMM layer (gemm.h) against a double-precision reference computed
  * here: clip_linear_forward on every kernel path this CPU runs (and OpenBLAS always), fp32 and,
  * where the CPU has AVX512_BF16, bf16; every epilogue with and without a bias; shapes off the
- * tile sizes (14x32, 6x16) including one dimension above 1000 at a time; row strides wider than
+ * tile sizes (12x32, 6x16) including one dimension above 1000 at a time; row strides wider than
  * the rows (clip_row_stride and odd ones); teams of 1 and 2 threads. NaN in the padding between
  * a row's width and its stride, and in guard rows around the buffers, checks that nothing past
  * n_out columns is written (the NaN's bits stay as they were) and that no input padding is read
@@ -190,9 +190,9 @@ typedef struct {
   int pieces;                /* the weight (and bias) packed in this many slices of rows */
 } Shape;
 
-/* Every value of M {1, 13, 14, 15, 197, 1030}, N {1, 17, 31, 32, 33, 100, 1030} and
- * K {1, 3, 64, 197, 1031} at least once, each of 1030 / 1030 / 1031 in a shape of its own
- * (avx512 tiles are 14 x 32, avx2 6 x 16: one below, on and above a tile). */
+/* Every value of M {1, 11, 12, 13, 14, 15, 197, 1030}, N {1, 17, 31, 32, 33, 100, 1030} and
+ * K {1, 3, 64, 197, 1031} at least once, one dimension above 1000 at a time otherwise
+ * (avx512 tiles are 12 x 32, avx2 6 x 16: one below, on and above a tile). */
 static const Shape shapes[] = {
   { 1, 1, 1, LD_PADDED, LD_ODD, 1.0f, 1.0f, 1 },
   { 13, 17, 3, LD_ODD, LD_PADDED, 1.0f, 1.0f, 2 },
@@ -205,6 +205,8 @@ static const Shape shapes[] = {
   { 15, 100, 1031, LD_PADDED, LD_ODD, 1.0f, 1.0f, 1 },
   { 1, 1030, 1031, LD_ODD, LD_ODD, 1.0f, 1.0f, 1 },
   { 13, 32, 1031, LD_ODD, LD_PADDED, 1.0f, 1.0f, 2 },
+  { 11, 33, 64, LD_PADDED, LD_ODD, 1.0f, 1.0f, 1 },
+  { 12, 31, 197, LD_ODD, LD_PADDED, 1.0f, 1.0f, 2 },
 };
 
 static const ClipEpilogue epilogues[] = {
