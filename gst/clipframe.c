@@ -193,7 +193,8 @@ clip_frame_prepare (gpointer data, const ClipModel *model, float *pixels, gpoint
   GstVideoFrame in, rgb;
   gboolean ok;
 
-  clip_preprocess_output_size (config, width, height, &out_width, &out_height);
+  clip_preprocess_output_size_with_crop (config, frame->crop, width, height, &out_width,
+                                         &out_height);
   if (out_width != size || out_height != size) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
                  "%s: preprocessing a %dx%d frame gives %dx%d pixels, the image tower takes "
@@ -210,8 +211,9 @@ clip_frame_prepare (gpointer data, const ClipModel *model, float *pixels, gpoint
     return FALSE;
   }
   if (!converter->converter) {
-    ok = clip_preprocess_rgb8 (config, GST_VIDEO_FRAME_PLANE_DATA (&in, 0), width, height,
-                               GST_VIDEO_FRAME_PLANE_STRIDE (&in, 0), pixels, error);
+    ok = clip_preprocess_rgb8_with_crop (config, frame->crop, GST_VIDEO_FRAME_PLANE_DATA (&in, 0),
+                                         width, height, GST_VIDEO_FRAME_PLANE_STRIDE (&in, 0),
+                                         pixels, error);
     gst_video_frame_unmap (&in);
     return ok;
   }
@@ -222,8 +224,9 @@ clip_frame_prepare (gpointer data, const ClipModel *model, float *pixels, gpoint
     return FALSE;
   }
   gst_video_converter_frame (converter->converter, &in, &rgb);
-  ok = clip_preprocess_rgb8 (config, GST_VIDEO_FRAME_PLANE_DATA (&rgb, 0), width, height,
-                             GST_VIDEO_FRAME_PLANE_STRIDE (&rgb, 0), pixels, error);
+  ok = clip_preprocess_rgb8_with_crop (config, frame->crop, GST_VIDEO_FRAME_PLANE_DATA (&rgb, 0),
+                                       width, height, GST_VIDEO_FRAME_PLANE_STRIDE (&rgb, 0),
+                                       pixels, error);
   gst_video_frame_unmap (&rgb);
   gst_video_frame_unmap (&in);
   return ok;

@@ -22,6 +22,7 @@ G_BEGIN_DECLS
 typedef struct {
   GstVideoInfo info;
   GstBuffer *buffer;          /* the pixels, laid out as info says (default strides) */
+  ClipCrop crop;              /* the crop policy to preprocess with (CLIP_CROP_CENTER: 0) */
 } ClipFrame;
 
 ClipFrame *clip_frame_new (void);

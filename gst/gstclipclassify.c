@@ -91,6 +91,10 @@
  * being analysed when EOS arrives is waited for (at most one inference) and its result posted
  * as a message before EOS goes downstream; no buffer is left to carry it as meta.
  *
+ * What the model sees of a frame is set by #GstClipClassify:crop: by default CLIP's own
+ * preprocessing (the shortest edge resized to the model's input, the centre cropped), which on
+ * a 16:9 frame never sees the left and right 7/32; `squash` and `pad` show it the whole frame.
+ *
  * With #GstClipClassify:overlay the best labels and their scores are drawn on the video: as a
  * #GstVideoOverlayCompositionMeta when downstream supports it (the overlay is then composed by
  * the sink), blended into the pixels otherwise. The model never sees the overlay: the analysed
@@ -132,6 +136,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_clip_classify_debug);
 #define DEFAULT_PROP_THREADS 0
 #define DEFAULT_PROP_PRECISION GST_CLIP_CLASSIFY_PRECISION_FP32
 #define DEFAULT_PROP_POST_MESSAGES TRUE
+#define DEFAULT_PROP_CROP GST_CLIP_CLASSIFY_CROP_CENTER
 
 enum
 {
@@ -151,6 +156,7 @@ enum
   PROP_FRAMES_SKIPPED,
   PROP_LAST_LATENCY,
   PROP_AVERAGE_LATENCY,
+  PROP_CROP,
 };
 
 #define OVERLAY_FEATURE GST_CAPS_FEATURE_META_GST_VIDEO_OVERLAY_COMPOSITION
@@ -189,6 +195,7 @@ struct _GstClipClassify
   guint threads;
   GstClipClassifyPrecision precision;
   gboolean post_messages;
+  GstClipClassifyCrop crop;
   guint64 frames_analysed;
   guint64 frames_skipped;
   guint64 last_latency;
@@ -254,6 +261,43 @@ gst_clip_classify_precision_get_type (void)
     g_once_init_leave (&type, registered);
   }
   return type;
+}
+
+GType
+gst_clip_classify_crop_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_CLIP_CLASSIFY_CROP_CENTER,
+        "Shortest edge resized, centre cropped (HF's CLIPImageProcessor)", "center"},
+    {GST_CLIP_CLASSIFY_CROP_SQUASH,
+        "Whole picture resized to the model's input size (aspect ratio not kept)", "squash"},
+    {GST_CLIP_CLASSIFY_CROP_PAD,
+        "Whole picture padded to a square with the mean colour, then as center", "pad"},
+    {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType registered = g_enum_register_static ("GstClipClassifyCrop", values);
+
+    g_once_init_leave (&type, registered);
+  }
+  return type;
+}
+
+/* The engine's policy for the property's: the same three, in the same order. */
+static ClipCrop
+gst_clip_classify_engine_crop (GstClipClassifyCrop crop)
+{
+  switch (crop) {
+    case GST_CLIP_CLASSIFY_CROP_SQUASH:
+      return CLIP_CROP_SQUASH;
+    case GST_CLIP_CLASSIFY_CROP_PAD:
+      return CLIP_CROP_PAD;
+    case GST_CLIP_CLASSIFY_CROP_CENTER:
+    default:
+      return CLIP_CROP_CENTER;
+  }
 }
 
 /* $CLIPCLASSIFY_MODEL, else where scripts/download-model.sh puts the model. */
@@ -418,6 +462,11 @@ gst_clip_classify_set_property (GObject *object, guint prop_id, const GValue *va
       self->post_messages = g_value_get_boolean (value);
       GST_OBJECT_UNLOCK (self);
       break;
+    case PROP_CROP:
+      GST_OBJECT_LOCK (self);
+      self->crop = g_value_get_enum (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -477,6 +526,9 @@ gst_clip_classify_get_property (GObject *object, guint prop_id, GValue *value,
     case PROP_AVERAGE_LATENCY:
       g_value_set_uint64 (value, self->frames_analysed ?
           self->total_latency / self->frames_analysed : 0);
+      break;
+    case PROP_CROP:
+      g_value_set_enum (value, self->crop);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -880,6 +932,7 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
   guint interval, top_k, n_labels;
   gdouble threshold;
   gboolean overlay, post_messages, sampled;
+  ClipCrop crop;
   guint64 generation;
   ClipResult *result = NULL;
   ClipFrame *handover = NULL;
@@ -897,6 +950,7 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
   post_messages = self->post_messages;
   n_labels = self->n_labels;
   generation = self->labels_generation;
+  crop = gst_clip_classify_engine_crop (self->crop);
   GST_OBJECT_UNLOCK (self);
 
   gst_clip_classify_check_labels (self, n_labels, generation);
@@ -920,6 +974,7 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
     /* The frame is copied now, before any overlay is drawn, but handed over last (below). */
     if (clip_worker_try_reserve (self->worker, &spare, &result)) {
       handover = spare ? spare : clip_frame_new ();
+      handover->crop = crop;
       if (!clip_frame_fill (handover, &self->info, buffer)) {
         clip_worker_return_spare (self->worker, handover);
         goto map_failed;
@@ -942,6 +997,7 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
     if (!clip_worker_wait_idle (self->worker, &spare))
       goto flushing;
     frame = spare ? spare : clip_frame_new ();
+    frame->crop = crop;
     if (!clip_frame_fill (frame, &self->info, buffer)) {
       clip_worker_return_spare (self->worker, frame);
       goto map_failed;
@@ -1134,6 +1190,7 @@ gst_clip_classify_init (GstClipClassify *self)
   self->threads = DEFAULT_PROP_THREADS;
   self->precision = DEFAULT_PROP_PRECISION;
   self->post_messages = DEFAULT_PROP_POST_MESSAGES;
+  self->crop = DEFAULT_PROP_CROP;
   gst_video_info_init (&self->info);
 
   self->worker = clip_worker_new (clip_frame_prepare, clip_frame_converter_new (),
@@ -1356,6 +1413,27 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
           "Mean inference time per result (ns)", 0, G_MAXUINT64, 0,
           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
+  /**
+   * GstClipClassify:crop:
+   *
+   * What part of each analysed picture (the frame, and each region) the model sees. `center`
+   * is HF's CLIPImageProcessor as the model's preprocessor_config.json says: the shortest edge
+   * resized and the centre cropped, so a 1280x720 frame's left and right 280 pixels are never
+   * seen. `squash` resizes the whole picture to the model's input size (the same bicubic
+   * filter; the aspect ratio is not kept). `pad` places the picture on a square of side
+   * max(width, height), centred, filled with the model's mean colour (round(255 x image_mean)),
+   * then processes that as `center`: everything is seen at its own aspect ratio, smaller. The
+   * policy is taken with each frame handed to the worker.
+   */
+  g_object_class_install_property (gobject_class, PROP_CROP,
+      g_param_spec_enum ("crop", "Crop policy",
+          "What of each analysed picture the model sees: center (shortest edge resized, centre "
+          "cropped, as HF's CLIPImageProcessor), squash (whole picture resized, aspect not "
+          "kept) or pad (whole picture padded to a square with the mean colour)",
+          GST_TYPE_CLIP_CLASSIFY_CROP, DEFAULT_PROP_CROP,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_DOC_SHOW_DEFAULT));
+
   g_free (default_model);
 
   element_class->change_state = GST_DEBUG_FUNCPTR (gst_clip_classify_change_state);
@@ -1381,4 +1459,5 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
 
   gst_type_mark_as_plugin_api (GST_TYPE_CLIP_CLASSIFY_MODE, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_CLIP_CLASSIFY_PRECISION, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_CLIP_CLASSIFY_CROP, 0);
 }

@@ -42,6 +42,26 @@ typedef enum {
 #define GST_TYPE_CLIP_CLASSIFY_PRECISION (gst_clip_classify_precision_get_type ())
 GType gst_clip_classify_precision_get_type (void);
 
+/**
+ * GstClipClassifyCrop:
+ * @GST_CLIP_CLASSIFY_CROP_CENTER: HF's CLIPImageProcessor as the model configures it: the
+ *   shortest edge resized, the centre cropped (a 16:9 frame loses its left and right 7/32).
+ * @GST_CLIP_CLASSIFY_CROP_SQUASH: the whole picture resized to the model's input size,
+ *   aspect ratio not kept.
+ * @GST_CLIP_CLASSIFY_CROP_PAD: the picture padded to a square with the model's mean colour,
+ *   then as center: all of it seen, aspect ratio kept.
+ *
+ * What part of the frame (or of each region) the model sees (ClipCrop in clip.h).
+ */
+typedef enum {
+  GST_CLIP_CLASSIFY_CROP_CENTER,
+  GST_CLIP_CLASSIFY_CROP_SQUASH,
+  GST_CLIP_CLASSIFY_CROP_PAD,
+} GstClipClassifyCrop;
+
+#define GST_TYPE_CLIP_CLASSIFY_CROP (gst_clip_classify_crop_get_type ())
+GType gst_clip_classify_crop_get_type (void);
+
 #define GST_TYPE_CLIP_CLASSIFY (gst_clip_classify_get_type ())
 G_DECLARE_FINAL_TYPE (GstClipClassify, gst_clip_classify, GST, CLIP_CLASSIFY, GstBaseTransform)
 

@@ -102,6 +102,36 @@ void clip_preprocess_output_size (const ClipPreprocessConfig *config, int width,
 gboolean clip_preprocess_rgb8 (const ClipPreprocessConfig *config, const uint8_t *rgb, int width,
                                int height, int stride, float *out, GError **error);
 
+/* Crop policy: what part of an image the model sees.
+ * - CLIP_CROP_CENTER: HF's CLIPImageProcessor as configured (shortest edge resized, centre crop):
+ *   exactly clip_preprocess_rgb8. A 16:9 frame loses its left and right 7/32.
+ * - CLIP_CROP_SQUASH: the whole image resized straight to crop_height x crop_width with the same
+ *   Pillow-exact bicubic filter (aspect ratio not kept), then rescale and normalise; no crop.
+ *   Uses crop_size whatever do_center_crop and do_resize say.
+ * - CLIP_CROP_PAD: the image placed on a square canvas of side max(w, h) at offset
+ *   ((side - w) / 2, (side - h) / 2) (rounded down), the rest filled per channel with
+ *   round(255 * image_mean) (Python's round: half to even, clamped to 0..255); then the
+ *   configured processor, as CLIP_CROP_CENTER, on the canvas: nothing is cut off. */
+typedef enum {
+  CLIP_CROP_CENTER,
+  CLIP_CROP_SQUASH,
+  CLIP_CROP_PAD,
+} ClipCrop;
+
+/* "center" / "squash" / "pad" to a policy; FALSE with an error for anything else. */
+gboolean clip_crop_from_string (const char *name, ClipCrop *crop, GError **error);
+const char *clip_crop_name (ClipCrop crop);
+
+/* clip_preprocess_output_size and clip_preprocess_rgb8 with a crop policy. CLIP_CROP_CENTER
+ * gives exactly what those give. The padded canvas is never allocated whole: only the rows and
+ * columns the resampler reads are materialised. */
+void clip_preprocess_output_size_with_crop (const ClipPreprocessConfig *config, ClipCrop crop,
+                                            int width, int height, int *out_width,
+                                            int *out_height);
+gboolean clip_preprocess_rgb8_with_crop (const ClipPreprocessConfig *config, ClipCrop crop,
+                                         const uint8_t *rgb, int width, int height, int stride,
+                                         float *out, GError **error);
+
 /* Reads model_dir/preprocessor_config.json alone, for tools that preprocess images without
  * loading the weights. Absent fields (or an absent file) take CLIPImageProcessor's defaults. */
 gboolean clip_preprocess_config_load_dir (const char *model_dir, ClipPreprocessConfig *config,

@@ -12,6 +12,12 @@
  * Only the pixels that survive the crop are computed: every resized pixel depends on its own
  * coefficients alone, so computing a window of the resized image gives the same values as
  * resizing everything and cropping afterwards.
+ *
+ * Crop policies (ClipCrop) change only what is resized to what: `squash` resizes the whole image
+ * to the crop size, `pad` resizes a square canvas the image sits on. The canvas is virtual: the
+ * copies the resampler makes of its input window anyway (the transposition, or a window copy
+ * when no horizontal pass runs) write the fill colour where the canvas has no image, so padding
+ * costs no canvas-sized allocation of its own.
  */
 #include "clip-private.h"
 
@@ -172,6 +178,66 @@ transpose_rgb8 (const uint8_t *src, gsize src_stride, int n_rows, int n_cols, ui
   }
 }
 
+/* The image on the canvas the resampler reads: canvas pixel (x, y) is image pixel
+ * (x - left, y - top) where that lies inside the image, else the fill colour. Without padding the
+ * canvas is the image itself (left = top = 0, same size). */
+typedef struct {
+  const uint8_t *rgb;
+  int width, height;         /* the image */
+  gsize stride;
+  int left, top;             /* where the image sits on the canvas */
+  int canvas_width, canvas_height;
+  uint8_t fill[3];
+} ClipCanvas;
+
+static const uint8_t *
+canvas_pixel (const ClipCanvas *canvas, int x, int y)
+{
+  return canvas->rgb + (gsize) (y - canvas->top) * canvas->stride + (gsize) (x - canvas->left) * 3;
+}
+
+static gboolean
+canvas_window_is_image (const ClipCanvas *canvas, int x0, int y0, int n_cols, int n_rows)
+{
+  return x0 >= canvas->left && y0 >= canvas->top
+      && x0 + n_cols <= canvas->left + canvas->width && y0 + n_rows <= canvas->top + canvas->height;
+}
+
+/* Copies the canvas window of n_cols x n_rows pixels at (x0, y0) to dst, transposed (dst row i =
+ * window column i) when transpose is set. Where the window leaves the image the fill colour is
+ * written first, then the part that is image is copied over it. */
+static void
+canvas_copy (const ClipCanvas *canvas, int x0, int y0, int n_cols, int n_rows, uint8_t *dst,
+             gsize dst_stride, gboolean transpose)
+{
+  int ix0 = MAX (x0, canvas->left), iy0 = MAX (y0, canvas->top);
+  int ix1 = MIN (x0 + n_cols, canvas->left + canvas->width);
+  int iy1 = MIN (y0 + n_rows, canvas->top + canvas->height);
+  int lines = transpose ? n_cols : n_rows, per_line = transpose ? n_rows : n_cols;
+  uint8_t *corner;
+
+  if (!canvas_window_is_image (canvas, x0, y0, n_cols, n_rows)) {
+    for (int i = 0; i < lines; i++) {
+      uint8_t *d = dst + (gsize) i * dst_stride;
+
+      for (int j = 0; j < per_line; j++)
+        memcpy (d + 3 * j, canvas->fill, 3);
+    }
+  }
+  if (ix0 >= ix1 || iy0 >= iy1)
+    return;
+  corner = transpose ? dst + (gsize) (ix0 - x0) * dst_stride + (gsize) (iy0 - y0) * 3
+                     : dst + (gsize) (iy0 - y0) * dst_stride + (gsize) (ix0 - x0) * 3;
+  if (transpose) {
+    transpose_rgb8 (canvas_pixel (canvas, ix0, iy0), canvas->stride, iy1 - iy0, ix1 - ix0,
+                    corner, dst_stride);
+  } else {
+    for (int y = iy0; y < iy1; y++)
+      memcpy (corner + (gsize) (y - iy0) * dst_stride, canvas_pixel (canvas, ix0, y),
+              (gsize) (ix1 - ix0) * 3);
+  }
+}
+
 static gboolean
 check_config (const ClipPreprocessConfig *config, GError **error)
 {
@@ -228,22 +294,121 @@ resized_size (const ClipPreprocessConfig *config, int width, int height, int *rw
   return TRUE;
 }
 
+gboolean
+clip_crop_from_string (const char *name, ClipCrop *crop, GError **error)
+{
+  g_return_val_if_fail (crop != NULL, FALSE);
+
+  if (g_strcmp0 (name, "center") == 0)
+    *crop = CLIP_CROP_CENTER;
+  else if (g_strcmp0 (name, "squash") == 0)
+    *crop = CLIP_CROP_SQUASH;
+  else if (g_strcmp0 (name, "pad") == 0)
+    *crop = CLIP_CROP_PAD;
+  else {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID_ARGUMENT,
+                 "unknown crop policy \"%s\" (expected center, squash or pad)",
+                 name ? name : "(null)");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+const char *
+clip_crop_name (ClipCrop crop)
+{
+  switch (crop) {
+    case CLIP_CROP_CENTER:
+      return "center";
+    case CLIP_CROP_SQUASH:
+      return "squash";
+    case CLIP_CROP_PAD:
+      return "pad";
+  }
+  return "unknown";
+}
+
+/* What the resampler does for a crop policy: the canvas (the image, or the padded square) is
+ * resized to rw x rh, then centre-cropped to out_w x out_h when crop is set (else out = the
+ * resized size). FALSE with an error when the sizes are unusable. */
+typedef struct {
+  int rw, rh;
+  gboolean crop;
+  int out_w, out_h;
+} ClipResizePlan;
+
+/* The side of pad's square canvas and the image's offset on it. */
+static void
+pad_geometry (int width, int height, int *side, int *left, int *top)
+{
+  *side = MAX (width, height);
+  *left = (*side - width) / 2;
+  *top = (*side - height) / 2;
+}
+
+static gboolean
+resize_plan (const ClipPreprocessConfig *config, ClipCrop crop, int width, int height,
+             ClipResizePlan *plan, GError **error)
+{
+  if (crop == CLIP_CROP_SQUASH) {
+    if (config->crop_width <= 0 || config->crop_height <= 0) {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID_ARGUMENT,
+                   "preprocess config: the squash crop policy needs a positive crop size "
+                   "(got %dx%d)", config->crop_width, config->crop_height);
+      return FALSE;
+    }
+    plan->rw = plan->out_w = config->crop_width;
+    plan->rh = plan->out_h = config->crop_height;
+    plan->crop = FALSE;
+    return TRUE;
+  }
+  if (crop == CLIP_CROP_PAD) {
+    int left, top;
+
+    pad_geometry (width, height, &width, &left, &top);
+    height = width;
+  }
+  if (!resized_size (config, width, height, &plan->rw, &plan->rh)) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID_ARGUMENT,
+                 "preprocess: resizing %dx%d to a shortest edge of %d is too large",
+                 width, height, config->shortest_edge);
+    return FALSE;
+  }
+  plan->crop = config->do_center_crop;
+  plan->out_w = plan->crop ? config->crop_width : plan->rw;
+  plan->out_h = plan->crop ? config->crop_height : plan->rh;
+  return TRUE;
+}
+
+void
+clip_preprocess_output_size_with_crop (const ClipPreprocessConfig *config, ClipCrop crop,
+                                       int width, int height, int *out_width, int *out_height)
+{
+  ClipResizePlan plan;
+
+  g_return_if_fail (config != NULL && out_width != NULL && out_height != NULL);
+
+  /* The crop size does not depend on the input (and is reported as configured, as before);
+   * without a crop the resized size does. */
+  if (crop == CLIP_CROP_SQUASH || config->do_center_crop) {
+    *out_width = config->crop_width;
+    *out_height = config->crop_height;
+    return;
+  }
+  if (width <= 0 || height <= 0 || !resize_plan (config, crop, width, height, &plan, NULL)) {
+    *out_width = *out_height = 0;
+    return;
+  }
+  *out_width = plan.out_w;
+  *out_height = plan.out_h;
+}
+
 void
 clip_preprocess_output_size (const ClipPreprocessConfig *config, int width, int height,
                              int *out_width, int *out_height)
 {
-  int rw = 0, rh = 0;
-
-  g_return_if_fail (config != NULL && out_width != NULL && out_height != NULL);
-
-  if (config->do_center_crop) {
-    rw = config->crop_width;
-    rh = config->crop_height;
-  } else if (width <= 0 || height <= 0 || !resized_size (config, width, height, &rw, &rh)) {
-    rw = rh = 0;
-  }
-  *out_width = rw;
-  *out_height = rh;
+  clip_preprocess_output_size_with_crop (config, CLIP_CROP_CENTER, width, height, out_width,
+                                         out_height);
 }
 
 /* Centre crop along one axis, as HF's center_crop: a resized extent of `size` cropped to `crop`
@@ -263,54 +428,28 @@ crop_axis (int size, int crop, int *src, int *dst, int *n)
   }
 }
 
-gboolean
-clip_preprocess_rgb8 (const ClipPreprocessConfig *config, const uint8_t *rgb, int width,
-                      int height, int stride, float *out, GError **error)
+/* The resampler proper: canvas resized and cropped as plan says, rescaled and normalised into
+ * out. */
+static void
+preprocess_canvas (const ClipPreprocessConfig *config, const ClipCanvas *canvas,
+                   const ClipResizePlan *plan, float *out)
 {
   ClipResamplePlan hplan = { 0 }, vplan = { 0 };
   float lut[3][256];
-  int rw, rh, out_w, out_h;
+  int width = canvas->canvas_width, height = canvas->canvas_height;
+  int rw = plan->rw, rh = plan->rh, out_w = plan->out_w, out_h = plan->out_h;
   int src_x, dst_x, n_x, src_y, dst_y, n_y;
   gboolean need_h, need_v;
   int row_first = 0, n_rows = 0;
-  uint8_t *tbuf = NULL, *htbuf = NULL, *hbuf = NULL, *row = NULL;
+  uint8_t *tbuf = NULL, *htbuf = NULL, *hbuf = NULL, *row = NULL, *wbuf = NULL;
   int32_t *acc = NULL;
   const uint8_t *vin;        /* input of the vertical pass: n_rows rows of n_x pixels... */
   gsize vin_stride;          /* ...this many bytes apart */
 
-  g_return_val_if_fail (config != NULL, FALSE);
-  g_return_val_if_fail (rgb != NULL, FALSE);
-  g_return_val_if_fail (out != NULL, FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-
-  if (width <= 0 || height <= 0) {
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID_ARGUMENT,
-                 "preprocess: image size %dx%d is empty", width, height);
-    return FALSE;
-  }
-  if (stride / 3 < width) {
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID_ARGUMENT,
-                 "preprocess: stride %d is too small for %d RGB pixels (needs %d bytes)",
-                 stride, width, 3 * width);
-    return FALSE;
-  }
-  if (!check_config (config, error))
-    return FALSE;
-  if (!resized_size (config, width, height, &rw, &rh)) {
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID_ARGUMENT,
-                 "preprocess: resizing %dx%d to a shortest edge of %d is too large",
-                 width, height, config->shortest_edge);
-    return FALSE;
-  }
-
-  if (config->do_center_crop) {
-    out_w = config->crop_width;
-    out_h = config->crop_height;
+  if (plan->crop) {
     crop_axis (rw, out_w, &src_x, &dst_x, &n_x);
     crop_axis (rh, out_h, &src_y, &dst_y, &n_y);
   } else {
-    out_w = rw;
-    out_h = rh;
     src_x = dst_x = src_y = dst_y = 0;
     n_x = rw;
     n_y = rh;
@@ -354,8 +493,7 @@ clip_preprocess_rgb8 (const ClipPreprocessConfig *config, const uint8_t *rgb, in
     hbuf = g_malloc ((gsize) n_rows * n_x * 3);
     acc = g_new (int32_t, MAX (t_stride, (gsize) n_x * 3));
 
-    transpose_rgb8 (rgb + (gsize) row_first * stride + (gsize) col_first * 3, stride, n_rows,
-                    n_cols, tbuf, t_stride);
+    canvas_copy (canvas, col_first, row_first, n_cols, n_rows, tbuf, t_stride, TRUE);
     for (int x = 0; x < n_x; x++)
       resample_lanes (hplan.coeffs + (gsize) x * hplan.ksize, hplan.count[x],
                       tbuf + (gsize) (hplan.first[x] - col_first) * t_stride, t_stride,
@@ -363,9 +501,15 @@ clip_preprocess_rgb8 (const ClipPreprocessConfig *config, const uint8_t *rgb, in
     transpose_rgb8 (htbuf, t_stride, n_x, n_rows, hbuf, (gsize) n_x * 3);
     vin = hbuf;
     vin_stride = (gsize) n_x * 3;
+  } else if (canvas_window_is_image (canvas, src_x, row_first, n_x, n_rows)) {
+    vin = canvas_pixel (canvas, src_x, row_first);
+    vin_stride = canvas->stride;
   } else {
-    vin = rgb + (gsize) row_first * stride + (gsize) src_x * 3;
-    vin_stride = stride;
+    /* pad without a horizontal pass (the canvas is already as wide as the resize asks) */
+    vin_stride = (gsize) n_x * 3;
+    wbuf = g_malloc ((gsize) n_rows * vin_stride);
+    canvas_copy (canvas, src_x, row_first, n_x, n_rows, wbuf, vin_stride, FALSE);
+    vin = wbuf;
   }
 
   /* Padding (an image smaller than the crop) is a zero pixel before rescale/normalise. */
@@ -408,12 +552,82 @@ clip_preprocess_rgb8 (const ClipPreprocessConfig *config, const uint8_t *rgb, in
 
   g_free (acc);
   g_free (row);
+  g_free (wbuf);
   g_free (hbuf);
   g_free (htbuf);
   g_free (tbuf);
   resample_plan_clear (&hplan);
   resample_plan_clear (&vplan);
+}
+
+/* pad's fill: round(255 * mean) as Python rounds (half to even: nearbyint in the default
+ * rounding mode), clamped to a grey level. */
+static uint8_t
+pad_fill (float mean)
+{
+  double v = nearbyint (255.0 * (double) mean);
+
+  return (uint8_t) (v < 0.0 ? 0.0 : v > 255.0 ? 255.0 : v);
+}
+
+gboolean
+clip_preprocess_rgb8_with_crop (const ClipPreprocessConfig *config, ClipCrop crop,
+                                const uint8_t *rgb, int width, int height, int stride,
+                                float *out, GError **error)
+{
+  ClipCanvas canvas = { 0 };
+  ClipResizePlan plan;
+
+  g_return_val_if_fail (config != NULL, FALSE);
+  g_return_val_if_fail (rgb != NULL, FALSE);
+  g_return_val_if_fail (out != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (crop != CLIP_CROP_CENTER && crop != CLIP_CROP_SQUASH && crop != CLIP_CROP_PAD) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID_ARGUMENT,
+                 "preprocess: unknown crop policy %d", (int) crop);
+    return FALSE;
+  }
+  if (width <= 0 || height <= 0) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID_ARGUMENT,
+                 "preprocess: image size %dx%d is empty", width, height);
+    return FALSE;
+  }
+  if (stride / 3 < width) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID_ARGUMENT,
+                 "preprocess: stride %d is too small for %d RGB pixels (needs %d bytes)",
+                 stride, width, 3 * width);
+    return FALSE;
+  }
+  if (!check_config (config, error))
+    return FALSE;
+  if (!resize_plan (config, crop, width, height, &plan, error))
+    return FALSE;
+
+  canvas.rgb = rgb;
+  canvas.width = width;
+  canvas.height = height;
+  canvas.stride = (gsize) stride;
+  canvas.canvas_width = width;
+  canvas.canvas_height = height;
+  if (crop == CLIP_CROP_PAD) {
+    int side;
+
+    pad_geometry (width, height, &side, &canvas.left, &canvas.top);
+    canvas.canvas_width = canvas.canvas_height = side;
+    for (int c = 0; c < 3; c++)
+      canvas.fill[c] = pad_fill (config->image_mean[c]);
+  }
+  preprocess_canvas (config, &canvas, &plan, out);
   return TRUE;
+}
+
+gboolean
+clip_preprocess_rgb8 (const ClipPreprocessConfig *config, const uint8_t *rgb, int width,
+                      int height, int stride, float *out, GError **error)
+{
+  return clip_preprocess_rgb8_with_crop (config, CLIP_CROP_CENTER, rgb, width, height, stride,
+                                         out, error);
 }
 
 gboolean

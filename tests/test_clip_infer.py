@@ -13,7 +13,11 @@
   order with probs = softmax(logits);
 - the plumbing between commands: --template "{}" and the default template "a photo of a {}."
   give the prompts embed-text sees, an IMAGE and the --pixels of its `preprocess` output give the
-  same embedding, and classify's logits are exp(logit_scale) x <image, text>.
+  same embedding, and classify's logits are exp(logit_scale) x <image, text>;
+- --crop center|squash|pad on preprocess, embed-image and classify: IMAGE with --crop P gives
+  what --pixels of `preprocess --crop P` gives, center is the default, the policies differ on a
+  non-square image, and a bad policy, --crop with --pixels or on another command are errors
+  (the pixel values of each policy are test_preprocess.py's business).
 
 A tiny random-weight checkpoint is generated with tests/reference/make_checkpoint.py.
 Exit status 0 when every check passes.
@@ -298,6 +302,45 @@ def main():
         out = run_json(["classify"] + m + ["--", image, "-dash-label"], "classify -- LABEL")
         if out is not None:
             check(out.get("labels") == ["-dash-label"], "classify: '--' ends the options")
+
+        # --- --crop ----------------------------------------------------------------------------
+        for cmd in ("preprocess", "embed-image", "classify"):
+            r = run([cmd, "--help"])
+            check(b"--crop" in r.stdout, f"{cmd} --help shows --crop")
+        expect_error(["embed-text", "--crop", "pad"] + m + ["x"], "--crop on embed-text",
+                     "--crop")
+        expect_error(["embed-image", "--crop", "zoom"] + m + [image], "--crop zoom", "zoom")
+        expect_error(["embed-image", "--crop", "pad", "--pixels", pixels] + m,
+                     "--crop with --pixels", "--pixels")
+        embeddings = {}
+        for crop in ("center", "squash", "pad"):
+            cropped = os.path.join(d, f"pixels-{crop}.f32")
+            out = run_json(["preprocess", "--crop", crop, "--out", cropped] + m + [image],
+                           f"preprocess --crop {crop}")
+            if out is not None:
+                check(out.get("shape") == [3, size, size], f"preprocess --crop {crop}: shape")
+            a = run_json(["embed-image", "--threads", "1", "--crop", crop] + m + [image],
+                         f"embed-image --crop {crop}")
+            b = run_json(["embed-image", "--threads", "1", "--pixels", cropped] + m,
+                         f"embed-image --pixels (preprocessed with --crop {crop})")
+            if a is not None and b is not None:
+                check(a["embedding"] == b["embedding"],
+                      f"embed-image --crop {crop} IMAGE == --pixels of preprocess --crop {crop}")
+                embeddings[crop] = np.asarray(a["embedding"])
+            a = run_json(["classify", "--threads", "1", "--crop", crop] + m + [image, "cat",
+                                                                              "dog"],
+                         f"classify --crop {crop}")
+            b = run_json(["classify", "--threads", "1", "--pixels", cropped] + m + ["cat", "dog"],
+                         f"classify --pixels (preprocessed with --crop {crop})")
+            if a is not None and b is not None:
+                check(a["probs"] == b["probs"],
+                      f"classify --crop {crop} IMAGE == --pixels of preprocess --crop {crop}")
+        if image_emb is not None and len(embeddings) == 3:
+            check(np.array_equal(embeddings["center"], image_emb), "--crop center is the default")
+            check(not np.array_equal(embeddings["squash"], image_emb)
+                  and not np.array_equal(embeddings["pad"], image_emb)
+                  and not np.array_equal(embeddings["pad"], embeddings["squash"]),
+                  "the three policies see different pixels of a 70x50 image")
 
     print(f"{len(failures)} failure(s)")
     return 1 if failures else 0

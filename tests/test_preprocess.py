@@ -12,6 +12,12 @@ grey+alpha, palette with and without transparency, 1/2/4-bit grey, RGBA, 16-bit)
 form, a non-square crop, a crop larger than the resized image, no crop, no resize, no
 rescale/normalise.
 
+Crop policies (`--crop`): `center` is the processor above; `squash` resizes the whole image
+straight to crop_size with the same Pillow call (no crop, whatever do_resize/do_center_crop
+say); `pad` pastes the image onto a square Image.new canvas of side max(w, h) at
+((side - w) // 2, (side - h) // 2) filled with round(255 * image_mean), then runs the processor
+above on the canvas. Each on every size/aspect and config.
+
 The contract: every value within one grey level of the reference, i.e. |diff| <= 1/255/std in
 normalised units (the implementation aims for, and currently reaches, bit-exact output; the
 count of inexact values is printed). Exit status 0 when every check passes.
@@ -76,9 +82,20 @@ def hf_center_crop(a, crop_h, crop_w):
     return padded[max(0, top):min(new_h, top + crop_h), max(0, left):min(new_w, left + crop_w)]
 
 
-def reference(path, cfg):
+def reference(path, cfg, crop="center"):
     p = hf_config(cfg)
     img = Image.open(path).convert("RGB")
+    if crop == "squash":
+        img = img.resize((p["crop_width"], p["crop_height"]), resample=Image.BICUBIC,
+                         reducing_gap=None)
+        p = dict(p, do_resize=False, do_center_crop=False)
+    elif crop == "pad":
+        w, h = img.size
+        side = max(w, h)
+        fill = tuple(min(255, max(0, round(255 * m))) for m in p["image_mean"])
+        canvas = Image.new("RGB", (side, side), fill)
+        canvas.paste(img, ((side - w) // 2, (side - h) // 2))
+        img = canvas
     if p["do_resize"]:
         # get_resize_output_image_size(default_to_square=False)
         w, h = img.size
@@ -230,18 +247,18 @@ CONFIGS = {
 }
 
 
-def run_case(d, image_name, image_path, config_name, stats):
+def run_case(d, image_name, image_path, config_name, stats, crop=None):
     model_dir = os.path.join(d, "cfg-" + config_name)
     out = os.path.join(d, "out.f32")
     if os.path.exists(out):
         os.unlink(out)
-    r = subprocess.run([CLIP_INFER, "preprocess", "--model", model_dir, image_path, "--out", out],
-                       capture_output=True, text=True)
-    what = f"{image_name} / {config_name}"
+    r = subprocess.run([CLIP_INFER, "preprocess", "--model", model_dir, image_path, "--out", out]
+                       + (["--crop", crop] if crop else []), capture_output=True, text=True)
+    what = f"{image_name} / {config_name}" + (f" / crop={crop}" if crop else "")
     if r.returncode != 0:
         check(False, f"{what}: clip-infer exit {r.returncode}: {r.stderr.strip()}")
         return
-    expected, grey_level = reference(image_path, CONFIGS[config_name])
+    expected, grey_level = reference(image_path, CONFIGS[config_name], crop or "center")
     shape = json.loads(r.stdout)["shape"]
     got = np.fromfile(out, dtype="<f4")
     if list(expected.shape) != shape or got.size != expected.size:
@@ -280,6 +297,45 @@ def main():
                 n_cases += 1
         print(f"       {n_cases} cases, {stats['exact_cases']} bit-exact; {stats['inexact']} of "
               f"{stats['values']} values inexact (allowed: within one grey level)")
+
+        # Crop policies: every size and aspect (square, landscape, portrait, extreme, tiny) with
+        # every config, and a few format variants; center explicitly must be the default.
+        crop_stats = {"values": 0, "inexact": 0, "exact_cases": 0}
+        n_crop_cases = 0
+        for name, path in images:
+            sized = name.startswith(("noise-", "gradient-"))
+            if not sized and name not in ("rgba.png", "grey.png", "rgb-420.jpg"):
+                continue
+            for config_name in (CONFIGS if sized else ["modern", "crop-200x160"]):
+                for crop in ("squash", "pad", "center"):
+                    if crop == "center" and not name.startswith("noise-"):
+                        continue
+                    run_case(d, name, path, config_name, crop_stats, crop)
+                    n_crop_cases += 1
+        print(f"       crop policies: {n_crop_cases} cases, {crop_stats['exact_cases']} "
+              f"bit-exact; {crop_stats['inexact']} of {crop_stats['values']} values inexact")
+        check(crop_stats["exact_cases"] == n_crop_cases,
+              "every crop-policy case is bit-exact with the Pillow reference")
+
+        # The pad colour is the mean's grey level: a 1x2 image padded to 2x2 without resize or
+        # normalisation shows it, and the image's own column, exactly.
+        pad_cfg = os.path.join(d, "cfg-pad-raw")
+        os.makedirs(pad_cfg)
+        with open(os.path.join(pad_cfg, "preprocessor_config.json"), "w") as f:
+            json.dump(dict(MODERN, do_resize=False, do_center_crop=False, do_rescale=False,
+                           do_normalize=False, image_mean=[0.5, 0.25, 1.5]), f)
+        tall = os.path.join(d, "tall-1x2.png")
+        Image.fromarray(np.array([[[10, 20, 30]], [[40, 50, 60]]], np.uint8)).save(tall)
+        out = os.path.join(d, "pad.f32")
+        r = subprocess.run([CLIP_INFER, "preprocess", "--model", pad_cfg, "--crop", "pad", tall,
+                            "--out", out], capture_output=True, text=True)
+        got = np.fromfile(out, dtype="<f4").reshape(3, 2, 2) if r.returncode == 0 else None
+        # side 2, image at x = (2 - 1) // 2 = 0; fill round(127.5) = 128 (half to even),
+        # round(63.75) = 64, 382.5 clamped to 255
+        want = np.array([[[10, 128], [40, 128]], [[20, 64], [50, 64]], [[30, 255], [60, 255]]],
+                        np.float32)
+        check(got is not None and np.array_equal(got, want),
+              f"pad: 1x2 image at offset 0 on a 2x2 canvas of round(255 * mean): {got}")
 
         # The same pixels through a JSON config that only differs in form give the same output.
         a, b = os.path.join(d, "a.f32"), os.path.join(d, "b.f32")

@@ -11,8 +11,9 @@
  *   clip-infer embed-image --model DIR (IMAGE | --pixels FILE)      {"embedding": [...]}
  *   clip-infer classify    --model DIR [--template T] (IMAGE | --pixels FILE) LABEL...
  *                                                  {"labels": [...], "logits": [...], "probs": [...]}
- * plus --threads N and --precision fp32|bf16 for the commands that run the model. Floats print
- * as %.9g (round-trips).
+ * plus --threads N and --precision fp32|bf16 for the commands that run the model, and
+ * --crop center|squash|pad for those that preprocess an IMAGE (preprocess, embed-image,
+ * classify; see ClipCrop in clip.h). Floats print as %.9g (round-trips).
  */
 #include "clip.h"
 #include "image-io.h"
@@ -31,6 +32,8 @@ typedef struct {
   char *pixels_path;
   char *out_path;
   int max_length;
+  char *crop_name;           /* --crop */
+  ClipCrop crop;
   char **args;               /* the positional arguments */
   int n_args;
 } InferArgs;
@@ -41,6 +44,7 @@ enum {
   OPT_OUT = 1 << 2,
   OPT_MAX_LENGTH = 1 << 3,
   OPT_THREADS = 1 << 4,      /* with --precision: the commands that run the model */
+  OPT_CROP = 1 << 6,         /* the commands that preprocess an IMAGE */
 };
 
 typedef struct {
@@ -161,7 +165,8 @@ free_context (ClipContext *ctx)
 /* The [3, S, S] pixel tensor of the model: from --pixels (raw float32, little-endian) or from
  * an image file preprocessed with the model's preprocessor_config.json. */
 static float *
-load_pixels (ClipContext *ctx, const char *pixels_path, const char *image_path, GError **error)
+load_pixels (ClipContext *ctx, const char *pixels_path, const char *image_path, ClipCrop crop,
+             GError **error)
 {
   ClipModel *model = clip_context_get_model (ctx);
   int size = clip_model_get_image_size (model);
@@ -203,7 +208,7 @@ load_pixels (ClipContext *ctx, const char *pixels_path, const char *image_path, 
 
     if (!clip_image_load (image_path, &image, error))
       return NULL;
-    clip_preprocess_output_size (config, image.width, image.height, &w, &h);
+    clip_preprocess_output_size_with_crop (config, crop, image.width, image.height, &w, &h);
     if (w != size || h != size) {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID_ARGUMENT,
                    "%s: preprocessing gives %dx%d pixels but the model takes %dx%d (check "
@@ -213,8 +218,8 @@ load_pixels (ClipContext *ctx, const char *pixels_path, const char *image_path, 
       return NULL;
     }
     pixels = g_new (float, n);
-    if (!clip_preprocess_rgb8 (config, image.rgb, image.width, image.height, 3 * image.width,
-                               pixels, error))
+    if (!clip_preprocess_rgb8_with_crop (config, crop, image.rgb, image.width, image.height,
+                                         3 * image.width, pixels, error))
       g_clear_pointer (&pixels, g_free);
     clip_image_clear (&image);
   }
@@ -301,11 +306,11 @@ run_preprocess (const InferArgs *args, GString *json, GError **error)
   if (!clip_image_load (args->args[0], &image, error))
     return FALSE;
 
-  clip_preprocess_output_size (&config, image.width, image.height, &w, &h);
+  clip_preprocess_output_size_with_crop (&config, args->crop, image.width, image.height, &w, &h);
   n = (gsize) 3 * w * h;
   pixels = g_new (float, n);
-  ok = clip_preprocess_rgb8 (&config, image.rgb, image.width, image.height, 3 * image.width,
-                             pixels, error);
+  ok = clip_preprocess_rgb8_with_crop (&config, args->crop, image.rgb, image.width, image.height,
+                                       3 * image.width, pixels, error);
   clip_image_clear (&image);
   if (ok) {
     GError *local = NULL;
@@ -376,7 +381,8 @@ run_embed_image (const InferArgs *args, GString *json, GError **error)
   ctx = load_context (args, error);
   if (!ctx)
     return FALSE;
-  pixels = load_pixels (ctx, args->pixels_path, args->pixels_path ? NULL : args->args[0], error);
+  pixels = load_pixels (ctx, args->pixels_path, args->pixels_path ? NULL : args->args[0],
+                        args->crop, error);
   if (!pixels) {
     clip_context_free (ctx);
     return FALSE;
@@ -416,7 +422,8 @@ run_classify (const InferArgs *args, GString *json, GError **error)
   if (!ctx)
     goto out;
   model = clip_context_get_model (ctx);
-  pixels = load_pixels (ctx, args->pixels_path, args->pixels_path ? NULL : args->args[0], error);
+  pixels = load_pixels (ctx, args->pixels_path, args->pixels_path ? NULL : args->args[0],
+                        args->crop, error);
   if (!pixels)
     goto out;
 
@@ -462,17 +469,17 @@ static const InferCommand commands[] = {
   { "preprocess", "IMAGE",
     "Writes IMAGE preprocessed as DIR's preprocessor_config.json says (the only file it needs) "
     "to --out as raw float32 little-endian [3, H, W], and prints the shape.",
-    OPT_OUT, run_preprocess },
+    OPT_OUT | OPT_CROP, run_preprocess },
   { "embed-text", "TEXT...",
     "L2-normalised text embedding of each TEXT (formatted with --template if given).",
     OPT_TEMPLATE | OPT_THREADS, run_embed_text },
   { "embed-image", "IMAGE",
     "L2-normalised image embedding of IMAGE (or of the tensor in --pixels).",
-    OPT_PIXELS | OPT_THREADS, run_embed_image },
+    OPT_PIXELS | OPT_THREADS | OPT_CROP, run_embed_image },
   { "classify", "IMAGE LABEL...",
     "Zero-shot scores of IMAGE (or --pixels) against each LABEL, in the order given; each label "
     "becomes a prompt through --template (default \"" CLIP_DEFAULT_TEMPLATE "\").",
-    OPT_TEMPLATE | OPT_PIXELS | OPT_THREADS, run_classify },
+    OPT_TEMPLATE | OPT_PIXELS | OPT_THREADS | OPT_CROP, run_classify },
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -488,9 +495,9 @@ print_usage (FILE *out)
   fprintf (out, "\nRun 'clip-infer COMMAND --help' for a command's options.\n");
 }
 
-/* Positional-argument rules of each command. */
+/* Positional-argument rules of each command; also turns --crop into args->crop. */
 static gboolean
-check_args (const InferCommand *cmd, const InferArgs *args, GError **error)
+check_args (const InferCommand *cmd, InferArgs *args, GError **error)
 {
   if (!args->model_dir) {
     g_set_error (error, INFER_USAGE_ERROR, 0, "--model DIR is required");
@@ -508,6 +515,21 @@ check_args (const InferCommand *cmd, const InferArgs *args, GError **error)
   }
   if (args->template_ && !check_utf8 ("--template", args->template_, error))
     return FALSE;
+  if (args->crop_name) {
+    GError *local = NULL;
+
+    /* a usage error: the message points at --help */
+    if (!clip_crop_from_string (args->crop_name, &args->crop, &local)) {
+      g_set_error (error, INFER_USAGE_ERROR, 0, "--crop: %s", local->message);
+      g_error_free (local);
+      return FALSE;
+    }
+    if (args->pixels_path) {
+      g_set_error (error, INFER_USAGE_ERROR, 0,
+                   "--crop applies to an IMAGE; --pixels is already preprocessed");
+      return FALSE;
+    }
+  }
 
   if (g_str_equal (cmd->name, "preprocess")) {
     if (!args->out_path) {
@@ -597,11 +619,15 @@ main (int argc, char **argv)
       { "out", 'o', 0, G_OPTION_ARG_FILENAME, &args.out_path, "Output file", "FILE" },
       { "max-length", 0, 0, G_OPTION_ARG_INT, &args.max_length,
         "Truncate to N ids, EOS kept last (default 77, CLIP's context)", "N" },
+      { "crop", 0, 0, G_OPTION_ARG_STRING, &args.crop_name,
+        "What of the image the model sees: center (default: HF's shortest-edge resize and "
+        "centre crop), squash (the whole image resized to the crop size) or pad (the image "
+        "padded to a square with the mean colour, then as center)", "POLICY" },
       { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &args.args, NULL, NULL },
       { NULL },
     };
     const guint needs[] = { 0, OPT_THREADS, OPT_THREADS, OPT_TEMPLATE, OPT_PIXELS, OPT_OUT,
-                            OPT_MAX_LENGTH, 0, 0 };
+                            OPT_MAX_LENGTH, OPT_CROP, 0, 0 };
     GOptionEntry used[G_N_ELEMENTS (entries)];
     int n_used = 0;
     /* "clip-infer CMD" as the program name of --help and messages, then CMD's arguments */
@@ -663,6 +689,7 @@ out:
   g_free (args.precision);
   g_free (args.pixels_path);
   g_free (args.out_path);
+  g_free (args.crop_name);
   g_strfreev (args.args);
   return status;
 }
