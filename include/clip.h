@@ -55,6 +55,7 @@ typedef enum {
   CLIP_ERROR_SHAPE,          /* a tensor's shape or dtype disagrees with config.json */
   CLIP_ERROR_UNSUPPORTED,    /* a valid but unsupported setting (dtype, activation...) */
   CLIP_ERROR_INVALID_ARGUMENT, /* bad user input: invalid UTF-8, bad template, bad size... */
+  CLIP_ERROR_NO_MEMORY,      /* a forward pass's workspace could not be allocated */
 } ClipError;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -218,6 +219,20 @@ ClipModel *clip_context_get_model (const ClipContext *ctx);
 /* pixels: [3, S, S] as clip_preprocess_rgb8 writes it, S = clip_model_get_image_size.
  * embedding: clip_model_get_embedding_dim floats, L2-normalised. */
 void clip_embed_image (ClipContext *ctx, const float *pixels, float *embedding);
+
+/* Most images clip_embed_images puts through the tower in one forward pass: a batch makes
+ * every GEMM taller (fewer passes over the weights, fewer synchronisations) at about 8 MB of
+ * workspace per image for ViT-B/16; more images run in several passes. */
+#define CLIP_EMBED_IMAGES_BATCH 32
+
+/* n_images tensors of [3, S, S] floats back to back (as clip_preprocess_rgb8 writes each) to
+ * n_images L2-normalised embeddings of clip_model_get_embedding_dim floats, in batched forward
+ * passes. Each embedding is the one clip_embed_image gives for its tensor alone (the same
+ * arithmetic per row; the GEMMs and attention never mix images). FALSE with
+ * CLIP_ERROR_NO_MEMORY when the batch's workspace cannot be allocated (earlier batches' outputs
+ * are then written, later ones not). */
+gboolean clip_embed_images (ClipContext *ctx, const float *pixels, int n_images,
+                            float *embeddings, GError **error);
 
 /* Token sequences as clip_tokenizer_encode writes them (n_ids[i] <= context length). Only the
  * positions up to the pooled (EOS) token are computed. embeddings: n_texts rows of

@@ -116,6 +116,39 @@ clip_embed_image (ClipContext *ctx, const float *pixels, float *embedding)
   CLIP_RUN_TEAM (ctx, clip_vision_forward (team_ptr, model, ws, pixels, embedding));
 }
 
+gboolean
+clip_embed_images (ClipContext *ctx, const float *pixels, int n_images, float *embeddings,
+                   GError **error)
+{
+  g_return_val_if_fail (ctx != NULL && n_images >= 0, FALSE);
+  g_return_val_if_fail (n_images == 0 || (pixels != NULL && embeddings != NULL), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  const ClipModel *model = ctx->model;
+  const ClipTowerConfig *config = &model->config.vision;
+  int grid = config->image_size / config->patch_size;
+  int n_tokens = grid * grid + 1, dim = model->config.projection_dim;
+  size_t image_floats = (size_t) config->num_channels * config->image_size * config->image_size;
+
+  for (int first = 0; first < n_images; first += CLIP_EMBED_IMAGES_BATCH) {
+    int n = MIN (CLIP_EMBED_IMAGES_BATCH, n_images - first);
+
+    /* The workspace grows to the largest batch seen: about 8 MB per image for ViT-B/16. */
+    if (!clip_workspace_reserve (&ctx->workspace, config, n * n_tokens, n_tokens, ctx->n_threads,
+                                 config->num_channels * config->patch_size
+                                 * config->patch_size)) {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_NO_MEMORY,
+                   "Out of memory for the image tower's workspace (%d images of %d tokens, %d "
+                   "threads) of the model in %s", n, n_tokens, ctx->n_threads, model->path);
+      return FALSE;
+    }
+    ClipWorkspace *ws = &ctx->workspace;
+    const float *batch = pixels + (size_t) first * image_floats;
+    float *out = embeddings + (size_t) first * dim;
+    CLIP_RUN_TEAM (ctx, clip_vision_forward_batch (team_ptr, model, ws, batch, n, out));
+  }
+  return TRUE;
+}
+
 void
 clip_embed_tokens (ClipContext *ctx, const int32_t *const *ids, const int *n_ids, int n_texts,
                    float *embeddings)

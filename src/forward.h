@@ -130,6 +130,10 @@ int clip_encoder_layer (const ClipTeam *team, const ClipModel *model,
 /* Tower forward passes (all threads of the team call them). */
 void clip_vision_forward (const ClipTeam *team, const ClipModel *model, ClipWorkspace *ws,
                           const float *pixels, float *embedding);
+/* n_images images in one pass: n_images x (patches + 1) rows through every GEMM, attention within
+ * each image. The workspace must hold n_images x (patches + 1) rows. */
+void clip_vision_forward_batch (const ClipTeam *team, const ClipModel *model, ClipWorkspace *ws,
+                                const float *pixels, int n_images, float *embeddings);
 void clip_text_forward (const ClipTeam *team, const ClipModel *model, ClipWorkspace *ws,
                         const int32_t *const *ids, const int *pooled_positions, int n_texts,
                         int shared_prefix, float *embeddings);
