@@ -30,7 +30,15 @@ clip_frame_free (ClipFrame *frame)
   if (!frame)
     return;
   gst_clear_buffer (&frame->buffer);
+  clip_region_list_unref (frame->regions);
   g_free (frame);
+}
+
+void
+clip_frame_set_regions (ClipFrame *frame, ClipRegionList *regions)
+{
+  clip_region_list_unref (frame->regions);
+  frame->regions = regions;
 }
 
 /* The bytes of one row of `plane` that hold pixels, in whole macropixels: the furthest byte any
@@ -180,9 +188,57 @@ clip_frame_converter_configure (ClipFrameConverter *converter, const GstVideoInf
   return TRUE;
 }
 
+/* The frame and its regions from the RGB frame (rgb, stride) into batch. */
+static gboolean
+preprocess_images (const ClipFrame *frame, const ClipModel *model, const guint8 *rgb, int stride,
+                   ClipImageBatch *batch, GError **error)
+{
+  const ClipPreprocessConfig *config = clip_model_get_preprocess_config (model);
+  const ClipRegionList *regions = frame->regions;
+  int size = clip_model_get_image_size (model);
+  gsize image_floats = (gsize) 3 * size * size;
+  float *pixels = clip_image_batch_reserve (batch, clip_region_list_n_images (regions),
+                                            image_floats);
+
+  if (!regions || regions->frame) {
+    if (!clip_preprocess_rgb8_with_crop (config, frame->crop, rgb,
+                                         GST_VIDEO_INFO_WIDTH (&frame->info),
+                                         GST_VIDEO_INFO_HEIGHT (&frame->info), stride, pixels,
+                                         error))
+      return FALSE;
+    pixels += image_floats;
+  }
+  /* A region is a window of the RGB frame: the preprocessor reads it in place through the
+   * frame's stride, no copy. */
+  for (guint i = 0; regions && i < regions->n_regions; i++, pixels += image_floats) {
+    const ClipRegion *r = &regions->regions[i];
+    int out_width, out_height;
+
+    /* without a center crop in the model's config the size depends on the region's aspect */
+    clip_preprocess_output_size_with_crop (config, frame->crop, (int) r->width, (int) r->height,
+                                           &out_width, &out_height);
+    if (out_width != size || out_height != size) {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
+                   "%s: preprocessing a %ux%u region gives %dx%d pixels, the image tower takes "
+                   "%dx%d (preprocessor_config.json needs a center crop to the image size)",
+                   clip_model_get_path (model), r->width, r->height, out_width, out_height,
+                   size, size);
+      return FALSE;
+    }
+    if (!clip_preprocess_rgb8_with_crop (config, frame->crop,
+                                         rgb + (gsize) r->y * stride + (gsize) r->x * 3,
+                                         (int) r->width, (int) r->height, stride, pixels, error))
+      return FALSE;
+  }
+  g_clear_pointer (&batch->regions, clip_region_list_unref);
+  if (regions)
+    batch->regions = clip_region_list_ref (frame->regions);
+  return TRUE;
+}
+
 gboolean
-clip_frame_prepare (gpointer data, const ClipModel *model, float *pixels, gpointer user_data,
-                    GError **error)
+clip_frame_prepare (gpointer data, const ClipModel *model, ClipImageBatch *batch,
+                    gpointer user_data, GError **error)
 {
   ClipFrame *frame = data;
   ClipFrameConverter *converter = user_data;
@@ -211,9 +267,8 @@ clip_frame_prepare (gpointer data, const ClipModel *model, float *pixels, gpoint
     return FALSE;
   }
   if (!converter->converter) {
-    ok = clip_preprocess_rgb8_with_crop (config, frame->crop, GST_VIDEO_FRAME_PLANE_DATA (&in, 0),
-                                         width, height, GST_VIDEO_FRAME_PLANE_STRIDE (&in, 0),
-                                         pixels, error);
+    ok = preprocess_images (frame, model, GST_VIDEO_FRAME_PLANE_DATA (&in, 0),
+                            GST_VIDEO_FRAME_PLANE_STRIDE (&in, 0), batch, error);
     gst_video_frame_unmap (&in);
     return ok;
   }
@@ -224,9 +279,8 @@ clip_frame_prepare (gpointer data, const ClipModel *model, float *pixels, gpoint
     return FALSE;
   }
   gst_video_converter_frame (converter->converter, &in, &rgb);
-  ok = clip_preprocess_rgb8_with_crop (config, frame->crop, GST_VIDEO_FRAME_PLANE_DATA (&rgb, 0),
-                                       width, height, GST_VIDEO_FRAME_PLANE_STRIDE (&rgb, 0),
-                                       pixels, error);
+  ok = preprocess_images (frame, model, GST_VIDEO_FRAME_PLANE_DATA (&rgb, 0),
+                          GST_VIDEO_FRAME_PLANE_STRIDE (&rgb, 0), batch, error);
   gst_video_frame_unmap (&rgb);
   gst_video_frame_unmap (&in);
   return ok;

@@ -16,6 +16,7 @@
 
 #include <gst/video/video.h>
 #include "clip.h"
+#include "clipregions.h"
 
 G_BEGIN_DECLS
 
@@ -23,10 +24,15 @@ typedef struct {
   GstVideoInfo info;
   GstBuffer *buffer;          /* the pixels, laid out as info says (default strides) */
   ClipCrop crop;              /* the crop policy to preprocess with (CLIP_CROP_CENTER: 0) */
+  ClipRegionList *regions;    /* what to analyse (owned); NULL: the frame alone */
 } ClipFrame;
 
 ClipFrame *clip_frame_new (void);
 void clip_frame_free (ClipFrame *frame);
+
+/* Streaming thread: what the next analysis of frame is for (takes regions; NULL: the frame
+ * alone). */
+void clip_frame_set_regions (ClipFrame *frame, ClipRegionList *regions);
 
 /* Streaming thread: copies the video frame in src (read through its GstVideoMeta if any) into
  * frame, reallocating only when info differs from the previous fill. */
@@ -38,8 +44,10 @@ typedef struct _ClipFrameConverter ClipFrameConverter;
 ClipFrameConverter *clip_frame_converter_new (void);
 void clip_frame_converter_free (ClipFrameConverter *converter);
 
-/* A ClipWorkerPrepareFunc: frame is a ClipFrame, user_data a ClipFrameConverter. */
-gboolean clip_frame_prepare (gpointer frame, const ClipModel *model, float *pixels,
+/* A ClipWorkerPrepareFunc: frame is a ClipFrame, user_data a ClipFrameConverter. The frame
+ * (unless frame->regions leaves it out) and each region, cut out of the RGB frame, preprocessed
+ * with frame->crop, one tensor each in that order. */
+gboolean clip_frame_prepare (gpointer frame, const ClipModel *model, ClipImageBatch *batch,
                              gpointer user_data, GError **error);
 
 G_END_DECLS

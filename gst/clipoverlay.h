@@ -42,6 +42,32 @@ GstVideoOverlayComposition *clip_overlay_get_composition (ClipOverlay *overlay,
                                                           const char *const *labels,
                                                           const double *scores, guint n);
 
+/* Regions of interest (issue 7): a box outline and, when label is set, a tag with
+ * "label  87.3%" just above the box (inside it, at its top, where there is no room above; moved
+ * left to stay in the frame). Geometry from the video height H:
+ *   line width   CLIP_OVERLAY_REGION_LINE_PX (H) = MAX (2, H / 240)
+ *   tag font     CLIP_OVERLAY_REGION_FONT_PX (H) = MAX (10, H / 32)
+ * Each box is four thin rectangles and each tag one small one, so the overlay's memory and
+ * blending cost follow the outlines drawn, not the boxes' areas. */
+#define CLIP_OVERLAY_REGION_LINE_PX(h) MAX (2, (h) / 240)
+#define CLIP_OVERLAY_REGION_FONT_PX(h) MAX (10, (h) / 32)
+
+typedef struct {
+  int x, y, width, height;    /* in video pixels, inside the frame */
+  const char *label;          /* the region's top label, or NULL: the box alone */
+  double score;               /* its probability */
+} ClipOverlayRegion;
+
+/* clip_overlay_get_composition's label box (when n > 0) plus the regions' boxes, in one
+ * composition. Rendered again only when the rows, the regions (labels at the 0.1 % shown) or
+ * the video size change. NULL when there is nothing to draw. */
+GstVideoOverlayComposition *clip_overlay_get_composition_full (ClipOverlay *overlay,
+                                                               const GstVideoInfo *info,
+                                                               const char *const *labels,
+                                                               const double *scores, guint n,
+                                                               const ClipOverlayRegion *regions,
+                                                               guint n_regions);
+
 G_END_DECLS
 
 #endif /* CLIP_OVERLAY_H */

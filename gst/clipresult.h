@@ -24,6 +24,7 @@
 #define CLIP_RESULT_H
 
 #include <gst/gst.h>
+#include <gst/video/video.h>
 #include "clipworker.h"
 
 G_BEGIN_DECLS
@@ -37,6 +38,22 @@ guint clip_result_top (const ClipResult *result, guint top_k, double threshold, 
 GstStructure *clip_result_to_structure (const ClipResult *result, guint top_k, double threshold,
                                         GstClockTime timestamp, GstClockTime stream_time,
                                         GstClockTime running_time);
+
+/* Issue 7, regions (clipregions.h has the contract). For a result with regions: the frame's
+ * fields (unless only regions were analysed), then `regions`, an array of
+ * `clipclassify-region` structures; without regions, clip_result_to_structure. */
+GstStructure *clip_result_to_structure_with_regions (const ClipResult *result, guint top_k,
+                                                     double threshold, GstClockTime timestamp,
+                                                     GstClockTime stream_time,
+                                                     GstClockTime running_time);
+/* The label fields of result (labels, scores, top-..., whatever clip_result_to_structure puts
+ * there besides the analysis and carrier fields), in a structure named name. */
+GstStructure *clip_result_label_fields (const ClipResult *result, const char *name, guint top_k,
+                                        double threshold);
+/* Sync mode: gives each ROI meta of buffer that was analysed as a region of result a param
+ * structure named `clipclassify` with its label fields (replacing one from an earlier pass). */
+void clip_result_attach_roi_params (const ClipResult *result, GstBuffer *buffer, guint top_k,
+                                    double threshold);
 
 G_END_DECLS
 

@@ -46,8 +46,11 @@ struct _ClipWorker {
   ClipContext *ctx;
   ClipLabelSet *label_set;    /* read by the worker; swapped under lock */
   ClipLabelCache *cache;
-  float *pixels;
-  float *image;               /* embedding of the last analysed frame, kept for re-scoring */
+  ClipImageBatch batch;       /* the images of the frame being analysed */
+  float *image;               /* embeddings of the last analysed frame's images (the frame, its
+                               * regions), kept for re-scoring */
+  gsize image_capacity;       /* floats allocated for image */
+  ClipRegionList *image_regions; /* what they are (batch.regions when they were made) */
   gboolean image_valid;       /* image is of a frame whose result reached the mailbox */
   guint64 image_epoch;        /* ... in this epoch: a flush makes it stale */
   guint64 image_pts, image_seq, image_latency_ns;
@@ -60,6 +63,12 @@ clip_result_free (ClipResult *result)
     return;
   clip_label_set_unref (result->labels);
   g_free (result->scores);
+  if (result->regions) {
+    for (guint i = 0; i < result->regions->n_regions; i++)
+      clip_result_free (result->region_results[i]);
+    g_free (result->region_results);
+    clip_region_list_unref (result->regions);
+  }
   g_free (result);
 }
 
@@ -108,22 +117,61 @@ clip_label_set_same (const ClipLabelSet *a, const ClipLabelSet *b)
           || memcmp (a->embeddings, b->embeddings, sizeof (float) * a->n_labels * a->dim) == 0);
 }
 
-/* probs of the kept embedding (or of the frame just analysed) against labels, as a result. */
+/* probs of one image embedding against labels, as a result (takes the labels reference). */
 static ClipResult *
-clip_worker_make_result (ClipWorker *worker, ClipLabelSet *labels)
+clip_worker_score_image (ClipWorker *worker, ClipLabelSet *labels, const float *image)
 {
   ClipResult *result = g_new0 (ClipResult, 1);
   float *probs = g_new (float, labels->n_labels);
   guint i;
 
-  clip_score (worker->model, worker->image, labels->embeddings, (int) labels->n_labels, NULL,
-              probs);
+  clip_score (worker->model, image, labels->embeddings, (int) labels->n_labels, NULL, probs);
   result->labels = labels;
   result->scores = g_new (double, labels->n_labels);
   for (i = 0; i < labels->n_labels; i++)
     result->scores[i] = probs[i];
   g_free (probs);
   return result;
+}
+
+/* The kept embeddings (or those of the frame just analysed) against labels, as a result: the
+ * frame's scores from its image when it was analysed, each region's from its own. */
+static ClipResult *
+clip_worker_make_result (ClipWorker *worker, ClipLabelSet *labels)
+{
+  const ClipRegionList *regions = worker->image_regions;
+  ClipResult *result;
+  const float *image = worker->image;
+
+  if (!regions || regions->frame) {
+    result = clip_worker_score_image (worker, clip_label_set_ref (labels), image);
+    image += labels->dim;
+  } else {
+    result = g_new0 (ClipResult, 1);
+    result->labels = clip_label_set_ref (labels);
+  }
+  if (regions) {
+    result->regions = clip_region_list_ref (worker->image_regions);
+    result->region_results = g_new0 (ClipResult *, MAX (regions->n_regions, 1));
+    for (guint i = 0; i < regions->n_regions; i++, image += labels->dim)
+      result->region_results[i] = clip_worker_score_image (worker, clip_label_set_ref (labels),
+                                                           image);
+  }
+  clip_label_set_unref (labels);
+  return result;
+}
+
+/* Sub-results of regions carry the frame's analysis fields too. */
+static void
+clip_worker_stamp_result (ClipResult *result, guint64 pts, guint64 seq, guint64 latency_ns,
+                          gboolean rescored)
+{
+  result->pts = pts;
+  result->seq = seq;
+  result->latency_ns = latency_ns;
+  result->rescored = rescored;
+  for (guint i = 0; result->regions && i < result->regions->n_regions; i++)
+    clip_worker_stamp_result (result->region_results[i], pts, seq, latency_ns, rescored);
 }
 
 /* Called with the lock just after a new label set became current; returns with it. Waiting for
@@ -151,10 +199,8 @@ clip_worker_rescore (ClipWorker *worker)
 
   /* image and image_* are the worker thread's own: read without the lock */
   result = clip_worker_make_result (worker, labels);
-  result->pts = worker->image_pts;
-  result->seq = worker->image_seq;
-  result->latency_ns = worker->image_latency_ns;
-  result->rescored = TRUE;
+  clip_worker_stamp_result (result, worker->image_pts, worker->image_seq,
+                            worker->image_latency_ns, TRUE);
 
   g_mutex_lock (&worker->lock);
   /* A flush or a switch to sync mode meanwhile: nobody wants it. The frame's own result, if
@@ -222,15 +268,27 @@ clip_worker_analyse (ClipWorker *worker)
 
   start = g_get_monotonic_time ();
   if (labels && labels->n_labels > 0) {
-    if (worker->prepare (frame, worker->model, worker->pixels, worker->prepare_data, &error)) {
+    if (worker->prepare (frame, worker->model, &worker->batch, worker->prepare_data, &error)) {
+      gsize needed = (gsize) worker->batch.n_images * labels->dim;
+
       /* From here on image is this frame's: the one kept for re-scoring goes. */
       worker->image_valid = FALSE;
-      clip_embed_image (worker->ctx, worker->pixels, worker->image);
-      result = clip_worker_make_result (worker, g_steal_pointer (&labels));
-      result->pts = pts;
-      result->seq = seq;
-      /* monotonic time is in µs: the latency field is ns like every GStreamer duration */
-      result->latency_ns = (guint64) (g_get_monotonic_time () - start) * 1000;
+      if (needed > worker->image_capacity) {
+        g_free (worker->image);
+        worker->image = g_new (float, needed);
+        worker->image_capacity = needed;
+      }
+      g_clear_pointer (&worker->image_regions, clip_region_list_unref);
+      if (worker->batch.regions)
+        worker->image_regions = clip_region_list_ref (worker->batch.regions);
+      /* the frame and its regions in one forward pass */
+      if (clip_embed_images (worker->ctx, worker->batch.pixels, (int) worker->batch.n_images,
+                             worker->image, &error)) {
+        result = clip_worker_make_result (worker, g_steal_pointer (&labels));
+        /* monotonic time is in µs: the latency field is ns like every GStreamer duration */
+        clip_worker_stamp_result (result, pts, seq,
+                                  (guint64) (g_get_monotonic_time () - start) * 1000, FALSE);
+      }
     }
   }
   clip_label_set_unref (labels);
@@ -306,8 +364,10 @@ clip_worker_start (ClipWorker *worker, ClipModel *model, int n_threads, GError *
   dim = clip_model_get_embedding_dim (model);
   worker->model = clip_model_ref (model);
   worker->cache = clip_label_cache_new ();
-  worker->pixels = g_new (float, (gsize) 3 * size * size);
+  /* room for the frame alone; regions grow both */
+  clip_image_batch_reserve (&worker->batch, 1, (gsize) 3 * size * size);
   worker->image = g_new (float, dim);
+  worker->image_capacity = dim;
 
   g_mutex_lock (&worker->lock);
   worker->quit = FALSE;
@@ -355,8 +415,10 @@ clip_worker_stop (ClipWorker *worker)
   g_clear_pointer (&worker->cache, clip_label_cache_free);
   g_clear_pointer (&worker->ctx, clip_context_free);
   g_clear_pointer (&worker->model, clip_model_unref);
-  g_clear_pointer (&worker->pixels, g_free);
+  clip_image_batch_clear (&worker->batch);
   g_clear_pointer (&worker->image, g_free);
+  g_clear_pointer (&worker->image_regions, clip_region_list_unref);
+  worker->image_capacity = 0;
 }
 
 void

@@ -31,27 +31,37 @@
 #include <glib.h>
 #include "clip.h"
 #include "cliplabels.h"
+#include "clipregions.h"
 
 G_BEGIN_DECLS
 
 #define CLIP_WORKER_NO_PTS G_MAXUINT64
 
-typedef struct {
+typedef struct _ClipResult ClipResult;
+
+struct _ClipResult {
   ClipLabelSet *labels;       /* the set the frame was scored against (a reference) */
-  double *scores;             /* [labels->n_labels] probabilities, label order */
+  double *scores;             /* [labels->n_labels] probabilities, label order; NULL when the
+                               * frame itself was not analysed, only its regions (region=roi) */
   guint64 pts;                /* of the analysed frame, CLIP_WORKER_NO_PTS if it had none */
   guint64 latency_ns;         /* frame taken by the worker -> scores ready (re-score: the same
                                * as the frame's own result) */
   guint64 seq;                /* the job's number, from clip_worker_submit */
   gboolean rescored;          /* an earlier frame's embedding scored against a newer set */
-} ClipResult;
+  ClipRegionList *regions;    /* what the frame was analysed for (a reference), NULL: the frame
+                               * alone (region=frame) */
+  ClipResult **region_results; /* [regions->n_regions]: each region's labels and scores (and
+                               * the frame's pts, latency, seq, rescored) */
+};
 
 void clip_result_free (ClipResult *result);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipResult, clip_result_free)
 
-/* Runs on the worker thread: writes the [3, S, S] tensor clip_embed_image takes. */
-typedef gboolean (*ClipWorkerPrepareFunc) (gpointer frame, const ClipModel *model, float *pixels,
-                                           gpointer user_data, GError **error);
+/* Runs on the worker thread: writes the [3, S, S] tensors of what frame is analysed for (the
+ * frame, its regions: ClipImageBatch) into batch, which the worker keeps from frame to frame. */
+typedef gboolean (*ClipWorkerPrepareFunc) (gpointer frame, const ClipModel *model,
+                                           ClipImageBatch *batch, gpointer user_data,
+                                           GError **error);
 
 typedef struct _ClipWorker ClipWorker;
 

@@ -95,6 +95,36 @@
  * preprocessing (the shortest edge resized to the model's input, the centre cropped), which on
  * a 16:9 frame never sees the left and right 7/32; `squash` and `pad` show it the whole frame.
  *
+ * ## Regions of interest
+ *
+ * Behind a detector, #GstClipClassify:region classifies what it found: with `roi` or `both`,
+ * every #GstVideoRegionOfInterestMeta of a sampled buffer (DL Streamer's gvadetect, a tracker,
+ * the application's own) and, in builds for GStreamer 1.24 or later with its analytics
+ * library, every GstAnalyticsODMtd (`onnxinference ! ssdobjectdetector`) is a region. Regions
+ * are filtered by #GstClipClassify:roi-types, clamped to the frame (a region left empty is
+ * skipped), and the #GstClipClassify:max-regions largest are cut out of the frame, preprocessed
+ * with #GstClipClassify:crop and classified against the labels, all of a frame's regions (and
+ * the frame, with `both`) in one batched pass through the model. The streaming thread only reads
+ * the metas: the cutting and everything after happen on the worker.
+ *
+ * The message and the meta then carry `regions` (GST_TYPE_ARRAY of structures named
+ * `clipclassify-region`), one per region, largest first, each with:
+ *
+ * - `id` (gint): the ROI meta's id (or the ODMtd's);
+ * - `roi-type` (string): its type ("" when it has none);
+ * - `x`, `y`, `width`, `height` (guint): its rectangle after clamping to the frame;
+ * - `labels`, `scores`, `top-labels`, `top-scores`, `top-label`, `top-score`: as for a frame.
+ *
+ * With `both` the frame's own fields come first, as without regions. With `roi` there are no
+ * frame-level label fields: `regions`, then `analysed-pts`, `latency`, `rescored` and the
+ * timestamps; a sampled frame without a region (after filtering) runs no inference, posts no
+ * message and gets no meta. In sync mode each ROI meta analysed also gets a parameter
+ * structure named `clipclassify` holding its label fields
+ * (gst_video_region_of_interest_meta_get_param()), as DL Streamer's classifiers add theirs. In
+ * async mode a result rides on a later buffer, whose metas are other regions: the message and
+ * the meta carry it, the ROI metas do not. With #GstClipClassify:overlay each region's box is
+ * drawn with its top label.
+ *
  * With #GstClipClassify:overlay the best labels and their scores are drawn on the video: as a
  * #GstVideoOverlayCompositionMeta when downstream supports it (the overlay is then composed by
  * the sink), blended into the pixels otherwise. The model never sees the overlay: the analysed
@@ -120,6 +150,7 @@
 #include "clipmeta.h"
 #include "clipmodelcache.h"
 #include "clipoverlay.h"
+#include "clipregions.h"
 #include "clipresult.h"
 #include "clipworker.h"
 
@@ -137,6 +168,10 @@ GST_DEBUG_CATEGORY_STATIC (gst_clip_classify_debug);
 #define DEFAULT_PROP_PRECISION GST_CLIP_CLASSIFY_PRECISION_FP32
 #define DEFAULT_PROP_POST_MESSAGES TRUE
 #define DEFAULT_PROP_CROP GST_CLIP_CLASSIFY_CROP_CENTER
+#define DEFAULT_PROP_REGION GST_CLIP_CLASSIFY_REGION_FRAME
+#define DEFAULT_PROP_ROI_TYPES ""
+#define DEFAULT_PROP_MAX_REGIONS 16
+#define MAX_PROP_MAX_REGIONS 1024
 
 enum
 {
@@ -157,6 +192,9 @@ enum
   PROP_LAST_LATENCY,
   PROP_AVERAGE_LATENCY,
   PROP_CROP,
+  PROP_REGION,
+  PROP_ROI_TYPES,
+  PROP_MAX_REGIONS,
 };
 
 #define OVERLAY_FEATURE GST_CAPS_FEATURE_META_GST_VIDEO_OVERLAY_COMPOSITION
@@ -196,6 +234,10 @@ struct _GstClipClassify
   GstClipClassifyPrecision precision;
   gboolean post_messages;
   GstClipClassifyCrop crop;
+  GstClipClassifyRegion region;
+  char *roi_types;
+  GBytes *roi_type_quarks;       /* roi_types parsed (clip_region_types_parse), read-only */
+  guint max_regions;
   guint64 frames_analysed;
   guint64 frames_skipped;
   guint64 last_latency;
@@ -279,6 +321,27 @@ gst_clip_classify_crop_get_type (void)
 
   if (g_once_init_enter (&type)) {
     GType registered = g_enum_register_static ("GstClipClassifyCrop", values);
+
+    g_once_init_leave (&type, registered);
+  }
+  return type;
+}
+
+GType
+gst_clip_classify_region_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_CLIP_CLASSIFY_REGION_FRAME, "The whole frame (regions of interest ignored)", "frame"},
+    {GST_CLIP_CLASSIFY_REGION_ROI,
+        "Each region of interest, not the frame (frames without regions are not analysed)",
+        "roi"},
+    {GST_CLIP_CLASSIFY_REGION_BOTH, "The whole frame and each region of interest", "both"},
+    {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType registered = g_enum_register_static ("GstClipClassifyRegion", values);
 
     g_once_init_leave (&type, registered);
   }
@@ -467,6 +530,32 @@ gst_clip_classify_set_property (GObject *object, guint prop_id, const GValue *va
       self->crop = g_value_get_enum (value);
       GST_OBJECT_UNLOCK (self);
       break;
+    case PROP_REGION:
+      GST_OBJECT_LOCK (self);
+      self->region = g_value_get_enum (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_ROI_TYPES:{
+      char *text = g_value_dup_string (value);
+      /* parsed here, once, so the streaming thread only takes a reference */
+      GBytes *quarks = clip_region_types_parse (text), *old;
+
+      if (!text)
+        text = g_strdup (DEFAULT_PROP_ROI_TYPES);
+      GST_OBJECT_LOCK (self);
+      g_free (self->roi_types);
+      self->roi_types = text;
+      old = self->roi_type_quarks;
+      self->roi_type_quarks = quarks;
+      GST_OBJECT_UNLOCK (self);
+      g_bytes_unref (old);
+      break;
+    }
+    case PROP_MAX_REGIONS:
+      GST_OBJECT_LOCK (self);
+      self->max_regions = g_value_get_uint (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -529,6 +618,15 @@ gst_clip_classify_get_property (GObject *object, guint prop_id, GValue *value,
       break;
     case PROP_CROP:
       g_value_set_enum (value, self->crop);
+      break;
+    case PROP_REGION:
+      g_value_set_enum (value, self->region);
+      break;
+    case PROP_ROI_TYPES:
+      g_value_set_string (value, self->roi_types);
+      break;
+    case PROP_MAX_REGIONS:
+      g_value_set_uint (value, self->max_regions);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -795,8 +893,8 @@ gst_clip_classify_describe (GstClipClassify *self, const ClipResult *result,
     }
   }
 
-  return clip_result_to_structure (result, top_k, threshold, timestamp, stream_time,
-                                   running_time);
+  return clip_result_to_structure_with_regions (result, top_k, threshold, timestamp,
+                                                stream_time, running_time);
 }
 
 /* LATENCY: in sync mode a sampled buffer leaves only once analysed, so the element adds its
@@ -860,6 +958,40 @@ gst_clip_classify_check_labels (GstClipClassify *self, guint n_labels, guint64 g
   }
 }
 
+/* The overlay with the shown result's regions: each box with its top label (at the threshold;
+ * a box alone when none reaches it). Without regions, the label box alone. */
+static GstVideoOverlayComposition *
+gst_clip_classify_compose (GstClipClassify *self, const char *const *labels,
+                           const double *scores, guint n, gdouble threshold)
+{
+  const ClipResult *shown = self->shown;
+  const ClipRegionList *regions = shown->regions;
+  ClipOverlayRegion *boxes;
+  GstVideoOverlayComposition *composition;
+
+  if (!regions || regions->n_regions == 0)
+    return clip_overlay_get_composition (self->renderer, &self->info, labels, scores, n);
+
+  boxes = g_new0 (ClipOverlayRegion, regions->n_regions);
+  for (guint i = 0; i < regions->n_regions; i++) {
+    const ClipResult *r = shown->region_results[i];
+    guint best;
+
+    boxes[i].x = (int) regions->regions[i].x;
+    boxes[i].y = (int) regions->regions[i].y;
+    boxes[i].width = (int) regions->regions[i].width;
+    boxes[i].height = (int) regions->regions[i].height;
+    if (clip_result_top (r, 1, threshold, &best) == 1) {
+      boxes[i].label = r->labels->labels[best];
+      boxes[i].score = r->scores[best];
+    }
+  }
+  composition = clip_overlay_get_composition_full (self->renderer, &self->info, labels, scores,
+                                                   n, boxes, regions->n_regions);
+  g_free (boxes);
+  return composition;
+}
+
 static GstFlowReturn
 gst_clip_classify_draw (GstClipClassify *self, GstBuffer *buffer, guint top_k,
                         gdouble threshold)
@@ -871,7 +1003,8 @@ gst_clip_classify_draw (GstClipClassify *self, GstBuffer *buffer, guint top_k,
   double *scores;
 
   top = g_new (guint, MAX (MIN (top_k, shown->labels->n_labels), 1));
-  n = clip_result_top (shown, top_k, threshold, top);
+  /* region=roi: no frame-level scores, only the regions' boxes */
+  n = shown->scores ? clip_result_top (shown, top_k, threshold, top) : 0;
   labels = g_new (const char *, n + 1);
   scores = g_new (double, n + 1);
   for (i = 0; i < n; i++) {
@@ -882,7 +1015,7 @@ gst_clip_classify_draw (GstClipClassify *self, GstBuffer *buffer, guint top_k,
 
   if (!self->renderer)
     self->renderer = clip_overlay_new ();
-  composition = clip_overlay_get_composition (self->renderer, &self->info, labels, scores, n);
+  composition = gst_clip_classify_compose (self, labels, scores, n, threshold);
   g_free (top);
   g_free (labels);
   g_free (scores);
@@ -931,8 +1064,12 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
   GstClipClassifyMode mode;
   guint interval, top_k, n_labels;
   gdouble threshold;
-  gboolean overlay, post_messages, sampled;
+  gboolean overlay, post_messages, sampled, own_result = FALSE;
   ClipCrop crop;
+  GstClipClassifyRegion region;
+  g_autoptr (GBytes) roi_types = NULL;
+  guint max_regions;
+  g_autoptr (ClipRegionList) regions = NULL;      /* until handed over with the frame */
   guint64 generation;
   ClipResult *result = NULL;
   ClipFrame *handover = NULL;
@@ -951,6 +1088,9 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
   n_labels = self->n_labels;
   generation = self->labels_generation;
   crop = gst_clip_classify_engine_crop (self->crop);
+  region = self->region;
+  roi_types = self->roi_type_quarks ? g_bytes_ref (self->roi_type_quarks) : NULL;
+  max_regions = self->max_regions;
   GST_OBJECT_UNLOCK (self);
 
   gst_clip_classify_check_labels (self, n_labels, generation);
@@ -968,6 +1108,20 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
   }
 
   sampled = n_labels > 0 && self->frame_count++ % interval == 0;
+  /* Regions are read here, where their metas are (microseconds, no pixels): the list travels
+   * with the frame copy. In roi mode a frame without regions has nothing to analyse. */
+  if (sampled && region != GST_CLIP_CLASSIFY_REGION_FRAME) {
+    regions = clip_region_list_collect (buffer, GST_VIDEO_INFO_WIDTH (&self->info),
+        GST_VIDEO_INFO_HEIGHT (&self->info), region == GST_CLIP_CLASSIFY_REGION_BOTH, roi_types,
+        max_regions);
+    if (!regions) {
+      GST_LOG_OBJECT (self, "no region on frame %" GST_TIME_FORMAT ": not analysed",
+                      GST_TIME_ARGS (pts));
+      sampled = FALSE;
+      /* nothing detected: the boxes of an earlier frame are not drawn on */
+      g_clear_pointer (&self->shown, clip_result_free);
+    }
+  }
   if (sampled && mode == GST_CLIP_CLASSIFY_MODE_ASYNC) {
     gpointer spare;
 
@@ -975,6 +1129,7 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
     if (clip_worker_try_reserve (self->worker, &spare, &result)) {
       handover = spare ? spare : clip_frame_new ();
       handover->crop = crop;
+      clip_frame_set_regions (handover, g_steal_pointer (&regions));
       if (!clip_frame_fill (handover, &self->info, buffer)) {
         clip_worker_return_spare (self->worker, handover);
         goto map_failed;
@@ -998,6 +1153,7 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
       goto flushing;
     frame = spare ? spare : clip_frame_new ();
     frame->crop = crop;
+    clip_frame_set_regions (frame, g_steal_pointer (&regions));
     if (!clip_frame_fill (frame, &self->info, buffer)) {
       clip_worker_return_spare (self->worker, frame);
       goto map_failed;
@@ -1012,6 +1168,7 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
     if (own) {
       clip_result_free (result);
       result = own;
+      own_result = TRUE;
     }
   }
 
@@ -1022,6 +1179,9 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
   if (result) {
     s = gst_clip_classify_describe (self, result, pts, top_k, threshold);
     gst_clip_classify_meta_add (buffer, s);
+    /* This buffer's own regions were analysed (sync): each ROI meta gets its result. */
+    if (own_result && result->regions)
+      clip_result_attach_roi_params (result, buffer, top_k, threshold);
     g_clear_pointer (&self->shown, clip_result_free);
     self->shown = g_steal_pointer (&result);
   }
@@ -1171,6 +1331,8 @@ gst_clip_classify_finalize (GObject *object)
   g_free (self->model_path);
   g_free (self->labels);
   g_free (self->template_);
+  g_free (self->roi_types);
+  g_bytes_unref (self->roi_type_quarks);
 
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
@@ -1191,6 +1353,10 @@ gst_clip_classify_init (GstClipClassify *self)
   self->precision = DEFAULT_PROP_PRECISION;
   self->post_messages = DEFAULT_PROP_POST_MESSAGES;
   self->crop = DEFAULT_PROP_CROP;
+  self->region = DEFAULT_PROP_REGION;
+  self->roi_types = g_strdup (DEFAULT_PROP_ROI_TYPES);
+  self->roi_type_quarks = clip_region_types_parse (DEFAULT_PROP_ROI_TYPES);
+  self->max_regions = DEFAULT_PROP_MAX_REGIONS;
   gst_video_info_init (&self->info);
 
   self->worker = clip_worker_new (clip_frame_prepare, clip_frame_converter_new (),
@@ -1434,6 +1600,54 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING |
           GST_PARAM_DOC_SHOW_DEFAULT));
 
+  /**
+   * GstClipClassify:region:
+   *
+   * What of each sampled frame is classified: `frame` (the whole frame, as without regions),
+   * `roi` (each region of interest and not the frame) or `both`. Regions are the buffer's
+   * #GstVideoRegionOfInterestMeta (and, in builds for GStreamer 1.24 or later, its
+   * GstAnalyticsODMtd), filtered by #GstClipClassify:roi-types, clamped to the frame (empty ones
+   * skipped), largest area first, at most #GstClipClassify:max-regions. Each is cut out of the
+   * frame, preprocessed with #GstClipClassify:crop and classified against the labels; the frame
+   * and all its regions go through the model in one batched pass. With `roi`, a sampled frame
+   * without regions is not analysed: no message, no meta.
+   */
+  g_object_class_install_property (gobject_class, PROP_REGION,
+      g_param_spec_enum ("region", "Region",
+          "What of each sampled frame is classified: frame (the whole frame), roi (each region "
+          "of interest meta, not the frame) or both",
+          GST_TYPE_CLIP_CLASSIFY_REGION, DEFAULT_PROP_REGION,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_DOC_SHOW_DEFAULT));
+
+  /**
+   * GstClipClassify:roi-types:
+   *
+   * Only regions of these types are classified: a comma-separated list of roi-type names (a
+   * region of interest meta's `roi_type`, a detection's class), each trimmed of whitespace.
+   * Empty (the default) takes every type.
+   */
+  g_object_class_install_property (gobject_class, PROP_ROI_TYPES,
+      g_param_spec_string ("roi-types", "ROI types",
+          "Comma-separated roi-type names of the regions to classify (empty = every type)",
+          DEFAULT_PROP_ROI_TYPES,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_DOC_SHOW_DEFAULT));
+
+  /**
+   * GstClipClassify:max-regions:
+   *
+   * At most this many regions of a frame are classified, the largest (by area inside the
+   * frame) first. Each costs about what a frame costs to analyse; up to 31 regions and the
+   * frame go through the model in one batched pass, more in several.
+   */
+  g_object_class_install_property (gobject_class, PROP_MAX_REGIONS,
+      g_param_spec_uint ("max-regions", "Max regions",
+          "Most regions classified per frame, largest area first", 1, MAX_PROP_MAX_REGIONS,
+          DEFAULT_PROP_MAX_REGIONS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_DOC_SHOW_DEFAULT));
+
   g_free (default_model);
 
   element_class->change_state = GST_DEBUG_FUNCPTR (gst_clip_classify_change_state);
@@ -1460,4 +1674,5 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
   gst_type_mark_as_plugin_api (GST_TYPE_CLIP_CLASSIFY_MODE, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_CLIP_CLASSIFY_PRECISION, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_CLIP_CLASSIFY_CROP, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_CLIP_CLASSIFY_REGION, 0);
 }

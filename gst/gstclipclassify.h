@@ -62,6 +62,24 @@ typedef enum {
 #define GST_TYPE_CLIP_CLASSIFY_CROP (gst_clip_classify_crop_get_type ())
 GType gst_clip_classify_crop_get_type (void);
 
+/**
+ * GstClipClassifyRegion:
+ * @GST_CLIP_CLASSIFY_REGION_FRAME: the whole frame is classified (regions of interest ignored).
+ * @GST_CLIP_CLASSIFY_REGION_ROI: each region of interest is classified, the frame is not; a
+ *   sampled frame without regions is not analysed.
+ * @GST_CLIP_CLASSIFY_REGION_BOTH: the frame and each region of interest.
+ *
+ * What of each sampled frame is classified.
+ */
+typedef enum {
+  GST_CLIP_CLASSIFY_REGION_FRAME,
+  GST_CLIP_CLASSIFY_REGION_ROI,
+  GST_CLIP_CLASSIFY_REGION_BOTH,
+} GstClipClassifyRegion;
+
+#define GST_TYPE_CLIP_CLASSIFY_REGION (gst_clip_classify_region_get_type ())
+GType gst_clip_classify_region_get_type (void);
+
 #define GST_TYPE_CLIP_CLASSIFY (gst_clip_classify_get_type ())
 G_DECLARE_FINAL_TYPE (GstClipClassify, gst_clip_classify, GST, CLIP_CLASSIFY, GstBaseTransform)
 

@@ -398,6 +398,104 @@ test_awkward_input (void)
   clip_overlay_free (overlay);
 }
 
+/* Regions (issue 7): four edges per box at the region's rectangle, then one tag per labelled
+ * region, above the box (inside at its top where there is no room; moved left to stay in the
+ * frame); the label box first when there is one; cached while nothing changes. */
+static gboolean
+find_rect (GstVideoOverlayComposition *c, int x, int y, int w, int h)
+{
+  for (guint i = 0; i < gst_video_overlay_composition_n_rectangles (c); i++) {
+    gint rx, ry;
+    guint rw, rh;
+
+    gst_video_overlay_rectangle_get_render_rectangle (
+        gst_video_overlay_composition_get_rectangle (c, i), &rx, &ry, &rw, &rh);
+    if (rx == x && ry == y && (int) rw == w && (int) rh == h)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+static void
+test_regions (void)
+{
+  ClipOverlay *overlay = clip_overlay_new ();
+  GstVideoInfo info;
+  const int line = CLIP_OVERLAY_REGION_LINE_PX (480);
+  ClipOverlayRegion regions[] = {
+    { 100, 200, 120, 90, "a dog", 0.873 },      /* room above: tag above */
+    { 600, 0, 40, 30, "a very long label indeed", 0.5 },   /* at the top, at the right edge */
+    { 10, 10, 3, 3, NULL, 0.0 },                /* tiny, no label: filled, no tag */
+  };
+  GstVideoOverlayComposition *c, *again, *with_box;
+  guint n;
+
+  init_info (&info, GST_VIDEO_FORMAT_RGB, 640, 480);
+  g_assert_cmpint (line, ==, 2);
+  g_assert_null (clip_overlay_get_composition_full (overlay, &info, NULL, NULL, 0, NULL, 0));
+
+  c = clip_overlay_get_composition_full (overlay, &info, NULL, NULL, 0, regions, 3);
+  g_assert_nonnull (c);
+  n = gst_video_overlay_composition_n_rectangles (c);
+  /* 4 + 4 edges, the tiny box as 2 (top and bottom halves), 2 tags */
+  g_assert_cmpuint (n, ==, 12);
+  g_assert_true (find_rect (c, 100, 200, 120, line));
+  g_assert_true (find_rect (c, 100, 200 + 90 - line, 120, line));
+  g_assert_true (find_rect (c, 100, 200 + line, line, 90 - 2 * line));
+  g_assert_true (find_rect (c, 100 + 120 - line, 200 + line, line, 90 - 2 * line));
+  g_assert_true (find_rect (c, 10, 10, 3, 2));
+  g_assert_true (find_rect (c, 10, 11, 3, 2));
+  for (guint i = 0; i < n; i++) {
+    GstVideoOverlayRectangle *r = gst_video_overlay_composition_get_rectangle (c, i);
+    gint rx, ry;
+    guint rw, rh;
+
+    gst_video_overlay_rectangle_get_render_rectangle (r, &rx, &ry, &rw, &rh);
+    g_assert_cmpint (rx, >=, 0);
+    g_assert_cmpint (ry, >=, 0);
+    g_assert_cmpint (rx + (int) rw, <=, 640);
+    g_assert_cmpint (ry + (int) rh, <=, 480);
+    if (i == 10) {
+      /* the dog's tag: just above its box, at its left edge, a line of text high */
+      g_assert_cmpint (rx, ==, 100);
+      g_assert_cmpint (ry + (int) rh, ==, 200);
+      g_assert_cmpuint (rh, >=, (guint) CLIP_OVERLAY_REGION_FONT_PX (480));
+    } else if (i == 11) {
+      /* no room above: inside the box's top; moved left to end at the frame's edge */
+      g_assert_cmpint (ry, ==, 0);
+      g_assert_cmpint (rx + (int) rw, ==, 640);
+      g_assert_cmpint (rx, <, 600);
+    }
+  }
+
+  /* the same regions (scores equal at 0.1 %): the same composition */
+  regions[0].score = 0.87301;
+  again = clip_overlay_get_composition_full (overlay, &info, NULL, NULL, 0, regions, 3);
+  g_assert_true (again == c);
+  gst_video_overlay_composition_unref (again);
+
+  /* with the label box: it comes first, then the same region rectangles */
+  with_box = clip_overlay_get_composition_full (overlay, &info, three_labels, three_scores, 3,
+                                                regions, 3);
+  g_assert_cmpuint (gst_video_overlay_composition_n_rectangles (with_box), ==, 13);
+  again = clip_overlay_get_composition_full (overlay, &info, three_labels, three_scores, 3,
+                                             regions, 3);
+  g_assert_true (again == with_box);
+  gst_video_overlay_composition_unref (again);
+
+  /* a box moved: rendered again */
+  regions[2].x = 20;
+  again = clip_overlay_get_composition_full (overlay, &info, three_labels, three_scores, 3,
+                                             regions, 3);
+  g_assert_true (again != with_box);
+  g_assert_true (find_rect (again, 20, 10, 3, 2));
+  gst_video_overlay_composition_unref (again);
+
+  gst_video_overlay_composition_unref (with_box);
+  gst_video_overlay_composition_unref (c);
+  clip_overlay_free (overlay);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -411,6 +509,7 @@ main (int argc, char **argv)
   g_test_add_func ("/overlay/blend-i420", test_blend_i420);
   g_test_add_func ("/overlay/blend-rgb", test_blend_rgb);
   g_test_add_func ("/overlay/awkward-input", test_awkward_input);
+  g_test_add_func ("/overlay/regions", test_regions);
 
   return g_test_run ();
 }

@@ -331,6 +331,638 @@ test_crop_frame (void)
   }
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Regions */
+
+static GstVideoRegionOfInterestMeta *
+add_roi (GstBuffer *buffer, const char *type, guint x, guint y, guint w, guint h, gint id)
+{
+  GstVideoRegionOfInterestMeta *meta =
+      gst_buffer_add_video_region_of_interest_meta (buffer, type, x, y, w, h);
+
+  meta->id = id;
+  return meta;
+}
+
+static const GValue *
+regions_field (const GstStructure *s)
+{
+  return field (s, "regions", GST_TYPE_ARRAY);
+}
+
+static guint
+n_regions (const GstStructure *s)
+{
+  return gst_value_array_get_size (regions_field (s));
+}
+
+static const GstStructure *
+region_at (const GstStructure *s, guint i)
+{
+  const GValue *value = gst_value_array_get_value (regions_field (s), i);
+
+  g_assert_true (GST_VALUE_HOLDS_STRUCTURE (value));
+  return gst_value_get_structure (value);
+}
+
+static guint
+uint_field (const GstStructure *s, const char *name)
+{
+  return g_value_get_uint (field (s, name, G_TYPE_UINT));
+}
+
+/* The label fields a frame result has, consistent with each other: scores a distribution over
+ * LABELS, top-label its argmax, top lists best first. */
+static void
+check_label_fields (const GstStructure *s)
+{
+  const GValue *labels = field (s, "labels", GST_TYPE_ARRAY);
+  guint n, n_top;
+  g_autofree double *scores = double_array (s, "scores", &n);
+  g_autofree double *top = double_array (s, "top-scores", &n_top);
+  double sum = 0.0, best = -1.0;
+  guint best_i = 0;
+
+  g_assert_cmpuint (gst_value_array_get_size (labels), ==, n);
+  g_assert_cmpuint (gst_value_array_get_size (field (s, "top-labels", GST_TYPE_ARRAY)), ==,
+                    n_top);
+  for (guint i = 0; i < n; i++) {
+    sum += scores[i];
+    if (scores[i] > best) {
+      best = scores[i];
+      best_i = i;
+    }
+  }
+  g_assert_cmpfloat_with_epsilon (sum, 1.0, 1e-4);
+  g_assert_cmpstr (g_value_get_string (field (s, "top-label", G_TYPE_STRING)), ==,
+                   g_value_get_string (gst_value_array_get_value (labels, best_i)));
+  g_assert_cmpfloat (g_value_get_double (field (s, "top-score", G_TYPE_DOUBLE)), ==, best);
+  g_assert_cmpuint (n_top, >, 0);
+  g_assert_cmpfloat (top[0], ==, best);
+}
+
+static const char *const frame_label_fields[] = {
+  "labels", "scores", "top-labels", "top-scores", "top-label", "top-score",
+};
+
+static void
+assert_no_frame_labels (const GstStructure *s)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (frame_label_fields); i++)
+    g_assert_false (gst_structure_has_field (s, frame_label_fields[i]));
+}
+
+/* Region i of s is this rectangle (already clamped), with the engine's scores for it. */
+static void
+check_region (const GstStructure *s, guint i, gint id, const char *type, guint x, guint y,
+              guint w, guint h, const Frame *frame, ClipCrop crop)
+{
+  const GstStructure *r = region_at (s, i);
+
+  g_assert_cmpstr (gst_structure_get_name (r), ==, "clipclassify-region");
+  g_assert_cmpint (g_value_get_int (field (r, "id", G_TYPE_INT)), ==, id);
+  g_assert_cmpstr (g_value_get_string (field (r, "roi-type", G_TYPE_STRING)), ==, type);
+  g_assert_cmpuint (uint_field (r, "x"), ==, x);
+  g_assert_cmpuint (uint_field (r, "y"), ==, y);
+  g_assert_cmpuint (uint_field (r, "width"), ==, w);
+  g_assert_cmpuint (uint_field (r, "height"), ==, h);
+  check_label_fields (r);
+  g_assert_true (scores_match (r, frame, (int) x, (int) y, (int) w, (int) h, crop));
+  /* a region carries no analysis or carrier fields: those are the result's */
+  g_assert_false (gst_structure_has_field (r, "analysed-pts"));
+  g_assert_false (gst_structure_has_field (r, "timestamp"));
+}
+
+/* Same fields, same values. */
+static void
+assert_same_fields (const GstStructure *a, const GstStructure *b)
+{
+  g_assert_cmpint (gst_structure_n_fields (a), ==, gst_structure_n_fields (b));
+  for (int i = 0; i < gst_structure_n_fields (a); i++) {
+    const char *name = gst_structure_nth_field_name (a, i);
+    const GValue *other = gst_structure_get_value (b, name);
+
+    g_assert_nonnull (other);
+    g_assert_cmpint (gst_value_compare (gst_structure_get_value (a, name), other), ==,
+                     GST_VALUE_EQUAL);
+  }
+}
+
+/* The one clipclassify message on the bus, or NULL; others are dropped. */
+static GstMessage *
+pop_result_message (Fixture *f)
+{
+  GstMessage *found = NULL, *message;
+
+  while ((message = gst_bus_pop_filtered (f->bus, GST_MESSAGE_ELEMENT))) {
+    if (gst_structure_has_name (gst_message_get_structure (message), "clipclassify")) {
+      g_assert_null (found);
+      found = message;
+    } else {
+      gst_message_unref (message);
+    }
+  }
+  return found;
+}
+
+static void
+test_region_properties (void)
+{
+  GstElement *element = gst_element_factory_make ("clipclassify", NULL);
+  GObjectClass *klass = G_OBJECT_GET_CLASS (element);
+  GParamSpec *region = g_object_class_find_property (klass, "region");
+  GParamSpec *types = g_object_class_find_property (klass, "roi-types");
+  GParamSpec *max = g_object_class_find_property (klass, "max-regions");
+  GEnumClass *enum_class;
+  char *text;
+  guint n;
+
+  g_assert_nonnull (region);
+  g_assert_nonnull (types);
+  g_assert_nonnull (max);
+  for (GParamSpec **p = (GParamSpec *[]) { region, types, max, NULL }; *p; p++) {
+    g_assert_true ((*p)->flags & GST_PARAM_MUTABLE_PLAYING);
+    g_assert_true ((*p)->flags & GST_PARAM_DOC_SHOW_DEFAULT);
+    g_assert_nonnull (g_param_spec_get_blurb (*p));
+  }
+  enum_class = g_type_class_ref (region->value_type);
+  g_assert_cmpstr (g_enum_get_value (enum_class, 0)->value_nick, ==, "frame");
+  g_assert_cmpstr (g_enum_get_value (enum_class, 1)->value_nick, ==, "roi");
+  g_assert_cmpstr (g_enum_get_value (enum_class, 2)->value_nick, ==, "both");
+  g_type_class_unref (enum_class);
+  g_assert_cmpint (G_PARAM_SPEC_ENUM (region)->default_value, ==, 0);
+  g_assert_cmpstr (G_PARAM_SPEC_STRING (types)->default_value, ==, "");
+  g_assert_cmpuint (G_PARAM_SPEC_UINT (max)->default_value, ==, 16);
+  g_assert_cmpuint (G_PARAM_SPEC_UINT (max)->minimum, ==, 1);
+
+  g_object_get (element, "roi-types", &text, "max-regions", &n, NULL);
+  g_assert_cmpstr (text, ==, "");
+  g_assert_cmpuint (n, ==, 16);
+  g_free (text);
+  g_object_set (element, "roi-types", " person , car", "max-regions", 3, NULL);
+  g_object_get (element, "roi-types", &text, "max-regions", &n, NULL);
+  g_assert_cmpstr (text, ==, " person , car");   /* as set; parsed when used */
+  g_assert_cmpuint (n, ==, 3);
+  g_free (text);
+  g_object_set (element, "roi-types", NULL, NULL);
+  g_object_get (element, "roi-types", &text, NULL);
+  g_assert_cmpstr (text, ==, "");
+  g_free (text);
+  gst_object_unref (element);
+}
+
+/* The regions of one test frame: inside, partly outside to the right and below, empty after
+ * clamping (outside, zero-sized): pushed as ROI metas in this order. */
+typedef struct {
+  const char *type;
+  guint x, y, w, h;
+  gint id;
+  /* after clamping; w == 0: skipped */
+  guint cx, cy, cw, ch;
+} Rect;
+
+static const Rect test_rects[] = {
+  { "person", 10, 8, 30, 40, 11, 10, 8, 30, 40 },       /* inside: 1200 */
+  { "car", 80, 50, 40, 30, 12, 80, 50, 16, 14 },        /* right and bottom cut: 224 */
+  { "dog", 0, 0, 96, 64, 13, 0, 0, 96, 64 },            /* the whole frame: 6144 */
+  { "car", 100, 10, 10, 10, 14, 0, 0, 0, 0 },           /* starts right of the frame */
+  { "person", 5, 5, 0, 20, 15, 0, 0, 0, 0 },            /* zero width */
+  { "", 60, 2, 20, 61, 16, 60, 2, 20, 61 },             /* no type, tall: 1220 */
+  { "dog", 4000000000u, 4000000000u, 400000000u, 400000000u, 17, 0, 0, 0, 0 }, /* overflow */
+};
+
+/* test_rects's non-empty regions, largest first: indices into test_rects */
+static const guint test_order[] = { 2, 5, 0, 1 };
+
+static GstBuffer *
+buffer_with_rects (const Frame *frame, GstClockTime pts)
+{
+  GstBuffer *buffer = frame_to_buffer (frame, pts);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (test_rects); i++) {
+    const Rect *r = &test_rects[i];
+
+    add_roi (buffer, r->type, r->x, r->y, r->w, r->h, r->id);
+  }
+  return buffer;
+}
+
+/* region=roi and both in sync mode: every field of the message and meta, every region's
+ * rectangle and scores (the engine's on the clamped cut-out, with each crop policy), and the
+ * param each ROI meta gets. */
+static void
+test_sync_regions (void)
+{
+  Frame *frame = frame_new (96, 64, 21);
+
+  for (int region = 1; region <= 2; region++) {
+    for (int crop = CLIP_CROP_CENTER; crop <= CLIP_CROP_PAD; crop++) {
+      Fixture f;
+      GstBuffer *out;
+      const GstStructure *meta, *message;
+      GstMessage *msg;
+
+      fixture_setup (&f, "mode", 1, "region", region, "crop", crop, NULL);
+      gst_harness_set_src_caps_str (f.h, caps_string (96, 64));
+      out = push_pull (&f, buffer_with_rects (frame, 5 * GST_SECOND));
+      meta = buffer_result (out);
+      g_assert_nonnull (meta);
+
+      if (region == 1) {
+        assert_no_frame_labels (meta);
+        /* the fields that remain, in the documented order */
+        g_assert_cmpstr (gst_structure_nth_field_name (meta, 0), ==, "regions");
+        g_assert_cmpstr (gst_structure_nth_field_name (meta, 1), ==, "analysed-pts");
+        g_assert_cmpstr (gst_structure_nth_field_name (meta, 2), ==, "latency");
+        g_assert_cmpstr (gst_structure_nth_field_name (meta, 3), ==, "rescored");
+        g_assert_cmpstr (gst_structure_nth_field_name (meta, 4), ==, "timestamp");
+        g_assert_cmpstr (gst_structure_nth_field_name (meta, 5), ==, "stream-time");
+        g_assert_cmpstr (gst_structure_nth_field_name (meta, 6), ==, "running-time");
+        g_assert_cmpint (gst_structure_n_fields (meta), ==, 7);
+      } else {
+        check_label_fields (meta);
+        g_assert_true (scores_match (meta, frame, 0, 0, 96, 64, crop));
+        g_assert_cmpstr (gst_structure_nth_field_name (meta,
+                             gst_structure_n_fields (meta) - 1), ==, "regions");
+      }
+      g_assert_cmpuint (g_value_get_uint64 (field (meta, "analysed-pts", G_TYPE_UINT64)), ==,
+                        5 * GST_SECOND);
+      g_assert_cmpuint (g_value_get_uint64 (field (meta, "timestamp", G_TYPE_UINT64)), ==,
+                        5 * GST_SECOND);
+      g_assert_cmpuint (g_value_get_uint64 (field (meta, "latency", G_TYPE_UINT64)), >, 0);
+      g_assert_false (g_value_get_boolean (field (meta, "rescored", G_TYPE_BOOLEAN)));
+
+      g_assert_cmpuint (n_regions (meta), ==, G_N_ELEMENTS (test_order));
+      for (guint i = 0; i < G_N_ELEMENTS (test_order); i++) {
+        const Rect *r = &test_rects[test_order[i]];
+
+        check_region (meta, i, r->id, r->type, r->cx, r->cy, r->cw, r->ch, frame, crop);
+      }
+
+      /* the message: the same fields */
+      msg = pop_result_message (&f);
+      g_assert_nonnull (msg);
+      message = gst_message_get_structure (msg);
+      assert_same_fields (message, meta);
+      gst_message_unref (msg);
+
+      /* each analysed ROI meta has its region's label fields as a param; the empty ones none */
+      {
+        gpointer state = NULL;
+        GstMeta *m;
+        guint k = 0;
+
+        while ((m = gst_buffer_iterate_meta_filtered (out, &state,
+                    GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE))) {
+          GstVideoRegionOfInterestMeta *roi = (GstVideoRegionOfInterestMeta *) m;
+          GstStructure *param = gst_video_region_of_interest_meta_get_param (roi,
+                                                                            "clipclassify");
+          const Rect *r = &test_rects[k++];
+
+          g_assert_cmpint (roi->id, ==, r->id);
+          if (r->cw == 0) {
+            g_assert_null (param);
+            continue;
+          }
+          g_assert_nonnull (param);
+          g_assert_cmpint (g_list_length (roi->params), ==, 1);
+          for (guint i = 0; i < G_N_ELEMENTS (test_order); i++) {
+            if (test_rects[test_order[i]].id == r->id) {
+              const GstStructure *reg = region_at (meta, i);
+
+              /* exactly the region's label fields */
+              g_assert_cmpint (gst_structure_n_fields (param), ==,
+                               G_N_ELEMENTS (frame_label_fields));
+              for (gsize j = 0; j < G_N_ELEMENTS (frame_label_fields); j++)
+                g_assert_cmpint (gst_value_compare (
+                        gst_structure_get_value (param, frame_label_fields[j]),
+                        gst_structure_get_value (reg, frame_label_fields[j])), ==,
+                    GST_VALUE_EQUAL);
+            }
+          }
+        }
+        g_assert_cmpuint (k, ==, G_N_ELEMENTS (test_rects));
+      }
+
+      /* the same buffer again (say, a second pass): the param is replaced, not stacked */
+      {
+        GstBuffer *again = gst_buffer_copy (out);
+        GstBuffer *out2 = push_pull (&f, again);
+        GstVideoRegionOfInterestMeta *roi = gst_buffer_get_video_region_of_interest_meta_id (out2,
+                                                                                           11);
+
+        g_assert_cmpint (g_list_length (roi->params), ==, 1);
+        gst_buffer_unref (out2);
+      }
+      gst_buffer_unref (out);
+      drop_messages (&f);
+      fixture_teardown (&f);
+    }
+  }
+  frame_free (frame);
+}
+
+/* roi-types filters by type (trimmed, "" = all); max-regions keeps the largest, ties in meta
+ * order. */
+static void
+test_region_filters (void)
+{
+  Frame *frame = frame_new (96, 64, 22);
+  Fixture f;
+  GstBuffer *out, *in;
+  const GstStructure *meta;
+
+  fixture_setup (&f, "mode", 1, "region", 1, "roi-types", " car,person ,", NULL);
+  gst_harness_set_src_caps_str (f.h, caps_string (96, 64));
+  out = push_pull (&f, buffer_with_rects (frame, 0));
+  meta = buffer_result (out);
+  g_assert_cmpuint (n_regions (meta), ==, 2);
+  check_region (meta, 0, 11, "person", 10, 8, 30, 40, frame, CLIP_CROP_CENTER);
+  check_region (meta, 1, 12, "car", 80, 50, 16, 14, frame, CLIP_CROP_CENTER);
+  gst_buffer_unref (out);
+
+  /* the largest two */
+  g_object_set (f.element, "roi-types", "", "max-regions", 2, NULL);
+  out = push_pull (&f, buffer_with_rects (frame, 1));
+  meta = buffer_result (out);
+  g_assert_cmpuint (n_regions (meta), ==, 2);
+  check_region (meta, 0, 13, "dog", 0, 0, 96, 64, frame, CLIP_CROP_CENTER);
+  check_region (meta, 1, 16, "", 60, 2, 20, 61, frame, CLIP_CROP_CENTER);
+  /* ... and only those got a param */
+  g_assert_nonnull (gst_video_region_of_interest_meta_get_param (
+          gst_buffer_get_video_region_of_interest_meta_id (out, 13), "clipclassify"));
+  g_assert_null (gst_video_region_of_interest_meta_get_param (
+          gst_buffer_get_video_region_of_interest_meta_id (out, 11), "clipclassify"));
+  gst_buffer_unref (out);
+
+  /* equal areas: the first meta wins */
+  g_object_set (f.element, "max-regions", 1, NULL);
+  in = frame_to_buffer (frame, 2);
+  add_roi (in, "a", 0, 0, 10, 10, 1);
+  add_roi (in, "b", 20, 20, 10, 10, 2);
+  add_roi (in, "c", 40, 40, 5, 20, 3);
+  out = push_pull (&f, in);
+  meta = buffer_result (out);
+  g_assert_cmpuint (n_regions (meta), ==, 1);
+  check_region (meta, 0, 1, "a", 0, 0, 10, 10, frame, CLIP_CROP_CENTER);
+  gst_buffer_unref (out);
+
+  drop_messages (&f);
+  fixture_teardown (&f);
+  frame_free (frame);
+}
+
+/* region=roi: a sampled frame without a region (none, filtered out, or all empty) is not
+ * analysed: no inference, no message, no meta; frames with regions go on as usual. region=frame
+ * ignores ROI metas altogether. */
+static void
+test_roi_without_regions (void)
+{
+  Frame *frame = frame_new (96, 64, 23);
+
+  for (int mode = 0; mode < 2; mode++) {
+    Fixture f;
+    GstBuffer *in, *out;
+    guint64 analysed;
+    gboolean seen = FALSE;
+
+    fixture_setup (&f, "mode", mode, "region", 1, "roi-types", "car", NULL);
+    gst_harness_set_src_caps_str (f.h, caps_string (96, 64));
+    for (int i = 0; i < 3; i++) {
+      in = frame_to_buffer (frame, i * GST_MSECOND);
+      if (i == 1)
+        add_roi (in, "person", 0, 0, 20, 20, 1);      /* filtered out */
+      if (i == 2)
+        add_roi (in, "car", 200, 0, 20, 20, 2);       /* empty once clamped */
+      out = push_pull (&f, in);
+      g_assert_null (buffer_result (out));
+      gst_buffer_unref (out);
+      g_usleep (20000);
+    }
+    g_object_get (f.element, "frames-analysed", &analysed, NULL);
+    g_assert_cmpuint (analysed, ==, 0);
+    g_assert_null (pop_result_message (&f));
+
+    /* a frame with a region is analysed (async: its result rides on a later buffer) */
+    for (int i = 3; i < 400 && !seen; i++) {
+      in = frame_to_buffer (frame, i * GST_MSECOND);
+      if (i == 3)
+        add_roi (in, "car", 10, 10, 30, 30, 3);
+      out = push_pull (&f, in);
+      if (buffer_result (out)) {
+        g_assert_cmpuint (g_value_get_uint64 (field (buffer_result (out), "analysed-pts",
+                                                     G_TYPE_UINT64)), ==, 3 * GST_MSECOND);
+        check_region (buffer_result (out), 0, 3, "car", 10, 10, 30, 30, frame,
+                      CLIP_CROP_CENTER);
+        seen = TRUE;
+      }
+      gst_buffer_unref (out);
+      if (!seen)
+        g_usleep (10000);
+    }
+    g_assert_true (seen);
+    g_object_get (f.element, "frames-analysed", &analysed, NULL);
+    g_assert_cmpuint (analysed, ==, 1);
+    drop_messages (&f);
+    fixture_teardown (&f);
+  }
+
+  /* region=frame: ROI metas change nothing */
+  {
+    Fixture f;
+    GstBuffer *out;
+    const GstStructure *meta;
+
+    fixture_setup (&f, "mode", 1, NULL);
+    gst_harness_set_src_caps_str (f.h, caps_string (96, 64));
+    out = push_pull (&f, buffer_with_rects (frame, 0));
+    meta = buffer_result (out);
+    g_assert_nonnull (meta);
+    g_assert_false (gst_structure_has_field (meta, "regions"));
+    g_assert_true (scores_match (meta, frame, 0, 0, 96, 64, CLIP_CROP_CENTER));
+    g_assert_null (gst_video_region_of_interest_meta_get_param (
+            gst_buffer_get_video_region_of_interest_meta_id (out, 11), "clipclassify"));
+    gst_buffer_unref (out);
+    drop_messages (&f);
+    fixture_teardown (&f);
+  }
+  frame_free (frame);
+}
+
+/* Async: results ride on later buffers; their regions are the analysed frame's, and the ROI
+ * metas of the carrying buffer get no param. A relabel re-scores the kept region embeddings
+ * (no new frame): the same regions against the new labels. */
+static void
+test_async_regions (void)
+{
+  Frame *frame = frame_new (96, 64, 24);
+  Fixture f;
+  const GstStructure *meta = NULL;
+  GstBuffer *out = NULL;
+  gint64 deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+  int i = 0;
+
+  fixture_setup (&f, "region", 2, NULL);
+  gst_harness_set_src_caps_str (f.h, caps_string (96, 64));
+  /* a result, on some later buffer */
+  while (!meta) {
+    g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+    g_clear_pointer (&out, gst_buffer_unref);
+    out = push_pull (&f, buffer_with_rects (frame, i++ * GST_MSECOND));
+    meta = buffer_result (out);
+    if (!meta)
+      g_usleep (5000);
+  }
+  check_label_fields (meta);
+  g_assert_true (scores_match (meta, frame, 0, 0, 96, 64, CLIP_CROP_CENTER));
+  g_assert_cmpuint (n_regions (meta), ==, G_N_ELEMENTS (test_order));
+  for (guint k = 0; k < G_N_ELEMENTS (test_order); k++) {
+    const Rect *r = &test_rects[test_order[k]];
+
+    check_region (meta, k, r->id, r->type, r->cx, r->cy, r->cw, r->ch, frame,
+                  CLIP_CROP_CENTER);
+  }
+  g_assert_null (gst_video_region_of_interest_meta_get_param (
+          gst_buffer_get_video_region_of_interest_meta_id (out, 11), "clipclassify"));
+  gst_buffer_unref (out);
+  out = NULL;
+
+  /* new labels: a re-score of the last analysed frame, regions included, shows up without
+   * another frame being analysed (not-sampled buffers carry it) */
+  g_object_set (f.element, "interval", 1000000, NULL);
+  drop_messages (&f);
+  g_object_set (f.element, "labels", "person, car", NULL);
+  meta = NULL;
+  while (!meta) {
+    g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+    g_clear_pointer (&out, gst_buffer_unref);
+    out = push_pull (&f, frame_to_buffer (frame, i++ * GST_MSECOND));
+    meta = buffer_result (out);
+    if (meta && !g_value_get_boolean (field (meta, "rescored", G_TYPE_BOOLEAN)))
+      meta = NULL;      /* a frame's own result still under the old labels */
+    if (!meta)
+      g_usleep (5000);
+  }
+  g_assert_cmpuint (n_regions (meta), ==, G_N_ELEMENTS (test_order));
+  for (guint k = 0; k < G_N_ELEMENTS (test_order); k++) {
+    const Rect *r = &test_rects[test_order[k]];
+    const GstStructure *reg = region_at (meta, k);
+    guint n_got, n_want;
+    g_autofree double *got = double_array (reg, "scores", &n_got);
+    g_autofree double *want = expected_scores (frame, (int) r->cx, (int) r->cy, (int) r->cw,
+                                               (int) r->ch, CLIP_CROP_CENTER, "person, car",
+                                               &n_want);
+
+    g_assert_cmpuint (n_got, ==, 2);
+    g_assert_cmpuint (n_want, ==, 2);
+    for (guint j = 0; j < 2; j++)
+      g_assert_cmpfloat (fabs (got[j] - want[j]), <, SCORE_TOLERANCE);
+  }
+  gst_buffer_unref (out);
+  drop_messages (&f);
+  fixture_teardown (&f);
+  frame_free (frame);
+}
+
+static gboolean
+has_rectangle (GstVideoOverlayComposition *composition, int x, int y, guint w, guint h)
+{
+  for (guint i = 0; i < gst_video_overlay_composition_n_rectangles (composition); i++) {
+    gint rx, ry;
+    guint rw, rh;
+
+    gst_video_overlay_rectangle_get_render_rectangle (
+        gst_video_overlay_composition_get_rectangle (composition, i), &rx, &ry, &rw, &rh);
+    if (rx == x && ry == y && rw == w && rh == h)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+/* overlay: each region's box (its four edges, at the clamped rectangle) and its label tag; with
+ * region=roi no label box of the frame. Blended: the pixels of a box edge change, those in the
+ * middle of a big box do not. */
+static void
+test_region_overlay (void)
+{
+  Frame *frame = frame_new (160, 120, 25);
+
+  for (int attach = 0; attach < 2; attach++) {
+    Fixture f;
+    GstBuffer *in, *out;
+    GstVideoOverlayCompositionMeta *comp;
+    int line = MAX (2, 120 / 240);
+
+    fixture_setup (&f, "mode", 1, "region", 1, "overlay", TRUE, NULL);
+    if (attach) {
+      gst_harness_add_propose_allocation_meta (f.h,
+          GST_VIDEO_OVERLAY_COMPOSITION_META_API_TYPE, NULL);
+      gst_harness_set_sink_caps_str (f.h,
+          "video/x-raw(memory:SystemMemory, meta:GstVideoOverlayComposition),format=RGB,"
+          "width=160,height=120,framerate=30/1");
+    } else {
+      gst_harness_set_sink_caps_str (f.h, caps_string (160, 120));
+    }
+    gst_harness_set_src_caps_str (f.h, caps_string (160, 120));
+
+    in = frame_to_buffer (frame, 0);
+    add_roi (in, "person", 20, 30, 100, 80, 1);
+    add_roi (in, "car", 140, 100, 50, 50, 2);      /* clamped to 20x20 */
+    out = push_pull (&f, in);
+    g_assert_nonnull (buffer_result (out));
+    comp = gst_buffer_get_video_overlay_composition_meta (out);
+    if (attach) {
+      g_assert_nonnull (comp);
+      /* top, bottom, left, right edges of each box */
+      g_assert_true (has_rectangle (comp->overlay, 20, 30, 100, line));
+      g_assert_true (has_rectangle (comp->overlay, 20, 30 + 80 - line, 100, line));
+      g_assert_true (has_rectangle (comp->overlay, 20, 30 + line, line, 80 - 2 * line));
+      g_assert_true (has_rectangle (comp->overlay, 20 + 100 - line, 30 + line, line,
+                                    80 - 2 * line));
+      g_assert_true (has_rectangle (comp->overlay, 140, 100, 20, line));
+      g_assert_true (has_rectangle (comp->overlay, 140, 120 - line, 20, line));
+      /* 8 edges and 2 tags, nothing else (no label box for the frame in roi mode) */
+      g_assert_cmpuint (gst_video_overlay_composition_n_rectangles (comp->overlay), ==, 10);
+      for (guint i = 0; i < 10; i++) {
+        gint rx, ry;
+        guint rw, rh;
+
+        gst_video_overlay_rectangle_get_render_rectangle (
+            gst_video_overlay_composition_get_rectangle (comp->overlay, i), &rx, &ry, &rw, &rh);
+        g_assert_cmpint (rx, >=, 0);
+        g_assert_cmpint (ry, >=, 0);
+        g_assert_cmpint (rx + (int) rw, <=, 160);
+        g_assert_cmpint (ry + (int) rh, <=, 120);
+      }
+    } else {
+      GstMapInfo map;
+      const guint8 *px;
+
+      g_assert_null (comp);
+      g_assert_true (gst_buffer_map (out, &map, GST_MAP_READ));
+      /* a pixel of the left edge: the boxes' green (0x4d, 0xd9, 0x73) */
+      px = map.data + (gsize) (60 * 160 + 20) * 3;
+      g_assert_cmpuint (px[0], ==, 0x4d);
+      g_assert_cmpuint (px[1], ==, 0xd9);
+      g_assert_cmpuint (px[2], ==, 0x73);
+      /* the middle of the box: untouched */
+      px = map.data + (gsize) (70 * 160 + 70) * 3;
+      g_assert_cmpmem (px, 3, frame->rgb + (gsize) (70 * 160 + 70) * 3, 3);
+      gst_buffer_unmap (out, &map);
+    }
+    gst_buffer_unref (out);
+
+    /* a frame without regions (roi): nothing drawn any more */
+    out = push_pull (&f, frame_to_buffer (frame, GST_MSECOND));
+    g_assert_null (buffer_result (out));
+    g_assert_null (gst_buffer_get_video_overlay_composition_meta (out));
+    gst_buffer_unref (out);
+    drop_messages (&f);
+    fixture_teardown (&f);
+  }
+  frame_free (frame);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -356,6 +988,12 @@ main (int argc, char **argv)
 
   g_test_add_func ("/regions/crop/property", test_crop_property);
   g_test_add_func ("/regions/crop/frame", test_crop_frame);
+  g_test_add_func ("/regions/properties", test_region_properties);
+  g_test_add_func ("/regions/sync", test_sync_regions);
+  g_test_add_func ("/regions/filters", test_region_filters);
+  g_test_add_func ("/regions/roi-without-regions", test_roi_without_regions);
+  g_test_add_func ("/regions/async", test_async_regions);
+  g_test_add_func ("/regions/overlay", test_region_overlay);
 
   status = g_test_run ();
 
