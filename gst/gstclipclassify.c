@@ -125,6 +125,18 @@
  * the meta carry it, the ROI metas do not. With #GstClipClassify:overlay each region's box is
  * drawn with its top label.
  *
+ * ## GstAnalytics (GStreamer 1.24 and later)
+ *
+ * Built against GStreamer 1.24 or later with its analytics library (gst-plugins-bad), every
+ * result is also added to the carrying buffer's GstAnalyticsRelationMeta as a
+ * GstAnalyticsClsMtd: every label as a class quark with its probability as confidence level,
+ * best first, so class 0 is the top label. The frame's (unless `region=roi`), and in sync mode
+ * one per GstAnalyticsODMtd region, related from the ODMtd with RELATE_TO | CONTAIN in one
+ * relation: `objectdetectionoverlay` then draws each detection with its clipclassify label, and
+ * DL Streamer's convention (the detection contains its classification) holds too. In async
+ * mode the carrying buffer's detections are other objects than the analysed frame's: only the
+ * frame's ClsMtd is added there.
+ *
  * With #GstClipClassify:overlay the best labels and their scores are drawn on the video: as a
  * #GstVideoOverlayCompositionMeta when downstream supports it (the overlay is then composed by
  * the sink), blended into the pixels otherwise. The model never sees the overlay: the analysed
@@ -153,6 +165,9 @@
 #include "clipregions.h"
 #include "clipresult.h"
 #include "clipworker.h"
+#ifdef HAVE_GST_ANALYTICS
+#include "clipanalytics.h"
+#endif
 
 GST_DEBUG_CATEGORY_STATIC (gst_clip_classify_debug);
 #define GST_CAT_DEFAULT gst_clip_classify_debug
@@ -1182,6 +1197,10 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
     /* This buffer's own regions were analysed (sync): each ROI meta gets its result. */
     if (own_result && result->regions)
       clip_result_attach_roi_params (result, buffer, top_k, threshold);
+#ifdef HAVE_GST_ANALYTICS
+    /* and as GstAnalytics ClsMtds, the ODMtd regions' related to them when they are ours */
+    clip_analytics_add_result (buffer, result, own_result);
+#endif
     g_clear_pointer (&self->shown, clip_result_free);
     self->shown = g_steal_pointer (&result);
   }

@@ -21,6 +21,10 @@
 #include "clip.h"
 #include "cliplabels.h"
 
+#ifdef HAVE_GST_ANALYTICS
+#include <gst/analytics/analytics.h>
+#endif
+
 #define META_NAME "GstClipClassifyMeta"
 #define LABELS "cat, dog, a red car, person"
 #define SCORE_TOLERANCE 1e-5
@@ -963,6 +967,252 @@ test_region_overlay (void)
   frame_free (frame);
 }
 
+#ifdef HAVE_GST_ANALYTICS
+/* ------------------------------------------------------------------------------------------ */
+/* GstAnalytics (GStreamer >= 1.24 builds) */
+
+static guint
+add_od (GstBuffer *buffer, const char *type, gint x, gint y, gint w, gint h)
+{
+  GstAnalyticsRelationMeta *rmeta = gst_buffer_get_analytics_relation_meta (buffer);
+  GstAnalyticsODMtd od;
+
+  if (!rmeta)
+    rmeta = gst_buffer_add_analytics_relation_meta (buffer);
+  g_assert_true (gst_analytics_relation_meta_add_od_mtd (rmeta, g_quark_from_string (type), x, y,
+                                                         w, h, 0.75f, &od));
+  return gst_analytics_mtd_get_id (&od);
+}
+
+/* The ClsMtd holds the label fields of s: every label, best first, its probability as level;
+ * class 0 is top-label. */
+static void
+check_cls (GstAnalyticsClsMtd *cls, const GstStructure *s)
+{
+  const GValue *labels = field (s, "labels", GST_TYPE_ARRAY);
+  guint n;
+  g_autofree double *scores = double_array (s, "scores", &n);
+
+  g_assert_cmpuint (gst_analytics_cls_mtd_get_length (cls), ==, n);
+  g_assert_cmpstr (g_quark_to_string (gst_analytics_cls_mtd_get_quark (cls, 0)), ==,
+                   g_value_get_string (field (s, "top-label", G_TYPE_STRING)));
+  for (guint k = 0; k < n; k++) {
+    const char *name = g_quark_to_string (gst_analytics_cls_mtd_get_quark (cls, k));
+    gfloat level = gst_analytics_cls_mtd_get_level (cls, k);
+    guint i = 0;
+
+    while (i < n && g_strcmp0 (g_value_get_string (gst_value_array_get_value (labels, i)),
+                               name) != 0)
+      i++;
+    g_assert_cmpuint (i, <, n);
+    g_assert_cmpfloat (level, ==, (gfloat) scores[i]);
+    if (k > 0)
+      g_assert_cmpfloat (level, <=, gst_analytics_cls_mtd_get_level (cls, k - 1));
+  }
+}
+
+static guint
+count_cls (GstAnalyticsRelationMeta *rmeta)
+{
+  GstAnalyticsMtd mtd;
+  gpointer state = NULL;
+  guint n = 0;
+
+  while (gst_analytics_relation_meta_iterate (rmeta, &state, gst_analytics_cls_mtd_get_mtd_type (),
+                                              &mtd))
+    n++;
+  return n;
+}
+
+/* The ClsMtd no ODMtd relates to (the frame's), if any. */
+static gboolean
+frame_cls (GstAnalyticsRelationMeta *rmeta, GstAnalyticsClsMtd *out)
+{
+  GstAnalyticsMtd mtd, od;
+  gpointer state = NULL;
+  gboolean found = FALSE;
+
+  while (gst_analytics_relation_meta_iterate (rmeta, &state, gst_analytics_cls_mtd_get_mtd_type (),
+                                              &mtd)) {
+    gpointer od_state = NULL;
+    gboolean related = FALSE;
+
+    while (gst_analytics_relation_meta_iterate (rmeta, &od_state,
+                                                gst_analytics_od_mtd_get_mtd_type (), &od))
+      related = related || gst_analytics_relation_meta_get_relation (rmeta,
+          gst_analytics_mtd_get_id (&od), gst_analytics_mtd_get_id (&mtd))
+          != GST_ANALYTICS_REL_TYPE_NONE;
+    if (!related) {
+      g_assert_false (found);
+      *out = mtd;
+      found = TRUE;
+    }
+  }
+  return found;
+}
+
+/* Sync, region=both: ODMtds are regions beside ROI metas (clamped, negative coordinates too,
+ * sorted together); the frame's ClsMtd and each ODMtd region's, related RELATE_TO | CONTAIN;
+ * a skipped ODMtd and the ROI meta get none. */
+static void
+test_analytics_sync (void)
+{
+  Frame *frame = frame_new (96, 64, 31);
+  Fixture f;
+  GstBuffer *in, *out;
+  GstAnalyticsRelationMeta *rmeta;
+  GstAnalyticsClsMtd cls;
+  const GstStructure *meta;
+  guint car, person, gone;
+
+  fixture_setup (&f, "mode", 1, "region", 2, NULL);
+  gst_harness_set_src_caps_str (f.h, caps_string (96, 64));
+  in = frame_to_buffer (frame, 0);
+  car = add_od (in, "car", 50, 20, 30, 30);              /* 900 */
+  person = add_od (in, "person", -10, -5, 40, 30);       /* 30 x 25 = 750 */
+  gone = add_od (in, "car", 200, 10, 30, 30);            /* outside: skipped */
+  add_roi (in, "dog", 5, 40, 20, 20, 7);                 /* 400 */
+  out = push_pull (&f, in);
+  meta = buffer_result (out);
+  g_assert_nonnull (meta);
+  g_assert_cmpuint (n_regions (meta), ==, 3);
+  check_region (meta, 0, (gint) car, "car", 50, 20, 30, 30, frame, CLIP_CROP_CENTER);
+  check_region (meta, 1, (gint) person, "person", 0, 0, 30, 25, frame, CLIP_CROP_CENTER);
+  check_region (meta, 2, 7, "dog", 5, 40, 20, 20, frame, CLIP_CROP_CENTER);
+
+  rmeta = gst_buffer_get_analytics_relation_meta (out);
+  g_assert_nonnull (rmeta);
+  g_assert_cmpuint (count_cls (rmeta), ==, 3);
+  g_assert_true (frame_cls (rmeta, &cls));
+  check_cls (&cls, meta);
+  for (guint i = 0; i < 2; i++) {
+    guint od = i == 0 ? car : person;
+
+    g_assert_true (gst_analytics_relation_meta_get_direct_related (rmeta, od,
+            GST_ANALYTICS_REL_TYPE_RELATE_TO, gst_analytics_cls_mtd_get_mtd_type (), NULL,
+            (GstAnalyticsMtd *) &cls));
+    /* one relation carrying both: objectdetectionoverlay's and DL Streamer's */
+    g_assert_cmpint (gst_analytics_relation_meta_get_relation (rmeta, od,
+            gst_analytics_mtd_get_id (&cls)), ==,
+        GST_ANALYTICS_REL_TYPE_RELATE_TO | GST_ANALYTICS_REL_TYPE_CONTAIN);
+    check_cls (&cls, region_at (meta, i));
+  }
+  g_assert_false (gst_analytics_relation_meta_get_direct_related (rmeta, gone,
+          GST_ANALYTICS_REL_TYPE_ANY, gst_analytics_cls_mtd_get_mtd_type (), NULL,
+          (GstAnalyticsMtd *) &cls));
+  /* the ROI meta's result is its param */
+  g_assert_nonnull (gst_video_region_of_interest_meta_get_param (
+          gst_buffer_get_video_region_of_interest_meta_id (out, 7), "clipclassify"));
+  gst_buffer_unref (out);
+
+  /* roi-types applies to object types; region=frame leaves ODMtds alone */
+  g_object_set (f.element, "roi-types", "person", NULL);
+  in = frame_to_buffer (frame, 1);
+  add_od (in, "car", 50, 20, 30, 30);
+  person = add_od (in, "person", 0, 0, 20, 20);
+  out = push_pull (&f, in);
+  meta = buffer_result (out);
+  g_assert_cmpuint (n_regions (meta), ==, 1);
+  check_region (meta, 0, (gint) person, "person", 0, 0, 20, 20, frame, CLIP_CROP_CENTER);
+  g_assert_cmpuint (count_cls (gst_buffer_get_analytics_relation_meta (out)), ==, 2);
+  gst_buffer_unref (out);
+
+  g_object_set (f.element, "region", 0, NULL);
+  in = frame_to_buffer (frame, 2);
+  car = add_od (in, "car", 50, 20, 30, 30);
+  out = push_pull (&f, in);
+  meta = buffer_result (out);
+  g_assert_false (gst_structure_has_field (meta, "regions"));
+  rmeta = gst_buffer_get_analytics_relation_meta (out);
+  g_assert_cmpuint (count_cls (rmeta), ==, 1);
+  g_assert_true (frame_cls (rmeta, &cls));
+  check_cls (&cls, meta);
+  gst_buffer_unref (out);
+
+  /* no detector at all: the frame's ClsMtd on a relation meta of its own */
+  in = frame_to_buffer (frame, 3);
+  out = push_pull (&f, in);
+  rmeta = gst_buffer_get_analytics_relation_meta (out);
+  g_assert_nonnull (rmeta);
+  g_assert_cmpuint (count_cls (rmeta), ==, 1);
+  gst_buffer_unref (out);
+
+  drop_messages (&f);
+  fixture_teardown (&f);
+  frame_free (frame);
+}
+
+/* Async: a result rides on a later buffer, whose ODMtds are other detections: they get no
+ * ClsMtd; the frame's ClsMtd (region=both) is added to the carrying buffer, as the meta is. With
+ * region=roi nothing is added there, not even an empty relation meta. */
+static void
+test_analytics_async (void)
+{
+  Frame *frame = frame_new (96, 64, 32);
+
+  for (int region = 1; region <= 2; region++) {
+    Fixture f;
+    GstBuffer *in, *out = NULL;
+    const GstStructure *meta = NULL;
+    gint64 deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+    guint od = 0;
+    int i = 0;
+
+    fixture_setup (&f, "region", region, NULL);
+    gst_harness_set_src_caps_str (f.h, caps_string (96, 64));
+    while (!meta) {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_clear_pointer (&out, gst_buffer_unref);
+      in = frame_to_buffer (frame, i++ * GST_MSECOND);
+      od = add_od (in, "car", 10, 10, 40, 40);
+      out = push_pull (&f, in);
+      meta = buffer_result (out);
+      if (!meta)
+        g_usleep (5000);
+    }
+    g_assert_cmpuint (n_regions (meta), ==, 1);
+    {
+      GstAnalyticsRelationMeta *rmeta = gst_buffer_get_analytics_relation_meta (out);
+      GstAnalyticsClsMtd cls;
+
+      g_assert_nonnull (rmeta);      /* the buffer's own, with its ODMtd */
+      g_assert_false (gst_analytics_relation_meta_get_direct_related (rmeta, od,
+              GST_ANALYTICS_REL_TYPE_ANY, gst_analytics_cls_mtd_get_mtd_type (), NULL,
+              (GstAnalyticsMtd *) &cls));
+      g_assert_cmpuint (count_cls (rmeta), ==, region == 2 ? 1 : 0);
+      if (region == 2) {
+        g_assert_true (frame_cls (rmeta, &cls));
+        check_cls (&cls, meta);
+      }
+    }
+    gst_buffer_unref (out);
+
+    /* without any ODMtd on the carrier, roi mode adds no relation meta */
+    if (region == 1) {
+      meta = NULL;
+      out = NULL;
+      while (!meta) {
+        g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+        g_clear_pointer (&out, gst_buffer_unref);
+        in = frame_to_buffer (frame, i++ * GST_MSECOND);
+        add_roi (in, "dog", 10, 10, 40, 40, 3);
+        out = push_pull (&f, in);
+        meta = buffer_result (out);
+        if (meta && g_value_get_int (field (region_at (meta, 0), "id", G_TYPE_INT)) != 3)
+          meta = NULL;      /* still an earlier frame's ODMtd region */
+        if (!meta)
+          g_usleep (5000);
+      }
+      g_assert_null (gst_buffer_get_analytics_relation_meta (out));
+      gst_buffer_unref (out);
+    }
+    drop_messages (&f);
+    fixture_teardown (&f);
+  }
+  frame_free (frame);
+}
+#endif
+
 int
 main (int argc, char **argv)
 {
@@ -994,6 +1244,10 @@ main (int argc, char **argv)
   g_test_add_func ("/regions/roi-without-regions", test_roi_without_regions);
   g_test_add_func ("/regions/async", test_async_regions);
   g_test_add_func ("/regions/overlay", test_region_overlay);
+#ifdef HAVE_GST_ANALYTICS
+  g_test_add_func ("/regions/analytics/sync", test_analytics_sync);
+  g_test_add_func ("/regions/analytics/async", test_analytics_async);
+#endif
 
   status = g_test_run ();
 
