@@ -102,7 +102,7 @@ clip_analytics_add_result (GstBuffer *buffer, const ClipResult *result, gboolean
     const ClipRegion *r = &regions->regions[i];
     GstAnalyticsODMtd od;
 
-    if (r->origin != CLIP_REGION_OD_MTD
+    if (!(r->origin & CLIP_REGION_OD_MTD)
         || !gst_analytics_relation_meta_get_od_mtd (rmeta, (guint) r->id, &od))
       continue;
     if (add_cls (rmeta, result->region_results[i], &cls))

@@ -104,6 +104,29 @@ clip_region_add (GArray *regions, ClipRegionOrigin origin, guint index, gint id,
   g_array_append_val (regions, region);
 }
 
+/* A detection attached as an ODMtd and a ROI meta (same id, same rectangle) counts once: the
+ * ROI meta's region takes the ODMtd's origin too, the ODMtd's goes. */
+static void
+merge_duplicates (GArray *regions)
+{
+  for (guint i = 0; i < regions->len; i++) {
+    ClipRegion *od = &g_array_index (regions, ClipRegion, i);
+
+    if (od->origin != CLIP_REGION_OD_MTD)
+      continue;
+    for (guint j = 0; j < regions->len; j++) {
+      ClipRegion *roi = &g_array_index (regions, ClipRegion, j);
+
+      if (roi->origin == CLIP_REGION_ROI_META && roi->id == od->id && roi->x == od->x
+          && roi->y == od->y && roi->width == od->width && roi->height == od->height) {
+        roi->origin |= CLIP_REGION_OD_MTD;
+        g_array_remove_index (regions, i--);
+        break;
+      }
+    }
+  }
+}
+
 /* Largest area first; equal areas keep the order they were found in (ROI metas, then ODMtds,
  * each in buffer order), so the choice under max-regions is deterministic. */
 static int
@@ -114,8 +137,9 @@ compare_area (const void *pa, const void *pb)
 
   if (area_a != area_b)
     return area_a > area_b ? -1 : 1;
-  if (a->origin != b->origin)
-    return a->origin < b->origin ? -1 : 1;
+  /* ROI metas (merged or not) before ODMtds alone */
+  if ((a->origin & CLIP_REGION_ROI_META) != (b->origin & CLIP_REGION_ROI_META))
+    return a->origin & CLIP_REGION_ROI_META ? -1 : 1;
   return a->index < b->index ? -1 : a->index > b->index;
 }
 
@@ -139,6 +163,7 @@ clip_region_list_collect (GstBuffer *buffer, int width, int height, gboolean fra
 #ifdef HAVE_GST_ANALYTICS
   clip_analytics_collect_regions (buffer, width, height, types, regions);
 #endif
+  merge_duplicates (regions);
 
   if (regions->len == 0 && !frame) {
     g_array_free (regions, TRUE);

@@ -33,16 +33,19 @@ G_BEGIN_DECLS
 #define CLIP_REGION_STRUCTURE_NAME "clipclassify-region"
 #define CLIP_REGION_PARAM_NAME "clipclassify"
 
+/* Flags: a detection attached both ways is one region of both origins (see
+ * clip_region_list_collect). */
 typedef enum {
-  CLIP_REGION_ROI_META,       /* a GstVideoRegionOfInterestMeta */
-  CLIP_REGION_OD_MTD,         /* a GstAnalyticsODMtd (analytics builds) */
+  CLIP_REGION_ROI_META = 1 << 0, /* a GstVideoRegionOfInterestMeta */
+  CLIP_REGION_OD_MTD = 1 << 1,   /* a GstAnalyticsODMtd (analytics builds) */
 } ClipRegionOrigin;
 
 typedef struct {
   ClipRegionOrigin origin;
-  guint index;                /* the meta's position among the buffer's metas of its kind, to
-                               * find it again on the same buffer (ids need not be unique) */
-  gint id;                    /* the ROI meta's id, or the ODMtd's */
+  guint index;                /* the ROI meta's position among the buffer's ROI metas (the
+                               * ODMtd's among ODMtds for an ODMtd alone), to find it again on
+                               * the same buffer: ROI meta ids need not be unique */
+  gint id;                    /* the ROI meta's id, or the ODMtd's (the same when both) */
   GQuark roi_type;
   guint x, y, width, height;  /* clamped to the frame, never empty */
 } ClipRegion;
@@ -70,7 +73,9 @@ GBytes *clip_region_types_parse (const char *text);
 /* Streaming thread: the regions of buffer (width x height video) that pass types (from
  * clip_region_types_parse), largest clamped area first (ties in meta order), at most
  * max_regions. frame: the frame is analysed too. NULL when there is nothing to analyse (no
- * frame and no region). */
+ * frame and no region). An ODMtd and a ROI meta with the same id and the same clamped
+ * rectangle are one detection attached both ways (DL Streamer sets the ROI meta's id to its
+ * ODMtd's): one region, of both origins, classified once. */
 ClipRegionList *clip_region_list_collect (GstBuffer *buffer, int width, int height,
                                           gboolean frame, GBytes *types, guint max_regions);
 

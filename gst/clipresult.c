@@ -202,7 +202,7 @@ clip_result_attach_roi_params (const ClipResult *result, GstBuffer *buffer, guin
     GstVideoRegionOfInterestMeta *meta;
     GstStructure *param, *existing;
 
-    if (r->origin != CLIP_REGION_ROI_META || !(meta = nth_roi_meta (buffer, r->index)))
+    if (!(r->origin & CLIP_REGION_ROI_META) || !(meta = nth_roi_meta (buffer, r->index)))
       continue;
     param = clip_result_label_fields (result->region_results[i], CLIP_REGION_PARAM_NAME, top_k,
                                       threshold);

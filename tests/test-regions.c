@@ -1105,6 +1105,37 @@ test_analytics_sync (void)
           gst_buffer_get_video_region_of_interest_meta_id (out, 7), "clipclassify"));
   gst_buffer_unref (out);
 
+  /* a detection attached both ways (DL Streamer: the ROI meta's id is the ODMtd's, same box)
+   * is one region: classified once, its ROI meta gets the param and its ODMtd the ClsMtd; a ROI
+   * meta of the same id elsewhere is another region */
+  in = frame_to_buffer (frame, 1);
+  car = add_od (in, "car", 50, 20, 30, 30);
+  add_roi (in, "car", 50, 20, 30, 30, (gint) car);
+  add_roi (in, "car", 0, 0, 10, 10, (gint) car);
+  out = push_pull (&f, in);
+  meta = buffer_result (out);
+  g_assert_cmpuint (n_regions (meta), ==, 2);
+  check_region (meta, 0, (gint) car, "car", 50, 20, 30, 30, frame, CLIP_CROP_CENTER);
+  check_region (meta, 1, (gint) car, "car", 0, 0, 10, 10, frame, CLIP_CROP_CENTER);
+  rmeta = gst_buffer_get_analytics_relation_meta (out);
+  g_assert_cmpuint (count_cls (rmeta), ==, 2);     /* the frame's and the detection's */
+  g_assert_true (gst_analytics_relation_meta_get_direct_related (rmeta, car,
+          GST_ANALYTICS_REL_TYPE_RELATE_TO, gst_analytics_cls_mtd_get_mtd_type (), NULL,
+          (GstAnalyticsMtd *) &cls));
+  check_cls (&cls, region_at (meta, 0));
+  {
+    gpointer state = NULL;
+    GstMeta *m;
+    guint with_param = 0;
+
+    while ((m = gst_buffer_iterate_meta_filtered (out, &state,
+                GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE)))
+      with_param += gst_video_region_of_interest_meta_get_param (
+          (GstVideoRegionOfInterestMeta *) m, "clipclassify") != NULL;
+    g_assert_cmpuint (with_param, ==, 2);
+  }
+  gst_buffer_unref (out);
+
   /* roi-types applies to object types; region=frame leaves ODMtds alone */
   g_object_set (f.element, "roi-types", "person", NULL);
   in = frame_to_buffer (frame, 1);
