@@ -100,8 +100,9 @@
  * Behind a detector, #GstClipClassify:region classifies what it found: with `roi` or `both`,
  * every #GstVideoRegionOfInterestMeta of a sampled buffer (DL Streamer's gvadetect, a tracker,
  * the application's own) and, in builds for GStreamer 1.24 or later with its analytics
- * library, every GstAnalyticsODMtd (`onnxinference ! ssdobjectdetector`) is a region. Regions
- * are filtered by #GstClipClassify:roi-types, clamped to the frame (a region left empty is
+ * library, every GstAnalyticsODMtd (`onnxinference ! ssdobjectdetector`) is a region (a
+ * detection attached both ways, an ODMtd and a ROI meta with its id and rectangle, as DL
+ * Streamer does, counts once). Regions are filtered by #GstClipClassify:roi-types, clamped to the frame (a region left empty is
  * skipped), and the #GstClipClassify:max-regions largest are cut out of the frame, preprocessed
  * with #GstClipClassify:crop and classified against the labels, all of a frame's regions (and
  * the frame, with `both`) in one batched pass through the model. The streaming thread only reads
