@@ -6,13 +6,16 @@
  *                      [--threads 0] [--width 1280] [--height 720] [--fps 30] [--format I420]
  *                      [--pattern smpte] [--labels "person,dog,..."] [--relabels 5]
  *                      [--relabel-size 20] [--relabel-gap-ms 1000] [--relabel-timeout 60]
- *                      [--max-lateness-ms 20]
+ *                      [--max-lateness-ms 20] [--region frame] [--rois 0] [--crop center]
  *
  * Runs
  *
  *   videotestsrc is-live=true ! video/x-raw,... ! clipclassify ! fakesink sync=true
  *
- * in three phases: warm-up (the first inferences touch the weights; not the steady state),
+ * (with --rois N, a probe on the capsfilter's src pad, upstream of everything measured, gives each
+ * buffer N GstVideoRegionOfInterestMetas, as a detector would: boxes on a grid that drift from
+ * frame to frame, a few reaching past the frame's edge; --region and --crop set the element's
+ * properties) in three phases: warm-up (the first inferences touch the weights; not the steady state),
  * steady (the figures the issue asks for), relabel (labels set to new sets of N labels while
  * playing, each timed from g_object_set to the first bus message scored against it). Then EOS.
  *
@@ -40,6 +43,10 @@
  *   sinks are (qos=true, max-lateness 20 ms): its own rendered/dropped counts are reported too.
  * - Inferences per second: clipclassify messages posted per second of each phase, and the
  *   element's average-latency at the end.
+ * - Regions (issue 7): the same per-buffer figures with ROI metas on every buffer and
+ *   region=roi or both show what regions cost the streaming thread: reading the metas into a
+ *   list that rides with the frame copy (the cutting, preprocessing and the batched forward pass
+ *   are the worker's). Compare with region=frame and --rois 0, today's element.
  * - Relabel latency: a bus sync handler stamps each clipclassify message with the monotonic
  *   time it was posted (the message's timestamp field, which GStreamer leaves unset); the bus
  *   watch compares its `labels` with the set requested.
@@ -48,6 +55,7 @@
 
 #include <gst/gst.h>
 #include <gst/base/gstbasesink.h>
+#include <gst/video/video.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,9 +108,11 @@ typedef struct {
 
 typedef struct {
   /* options */
-  const char *model, *labels, *mode, *format, *pattern;
+  const char *model, *labels, *mode, *format, *pattern, *region, *crop;
   int seconds, warmup, interval, threads, width, height, fps;
   int relabels, relabel_size, relabel_gap_ms, relabel_timeout_s, max_lateness_ms;
+  int rois;
+  guint64 rois_frame;            /* streaming thread: frames given ROI metas so far */
 
   GstElement *pipeline, *clip, *sink;
   GMainLoop *loop;
@@ -228,6 +238,40 @@ cache_segment (GstPadProbeInfo *info, GstSegment *segment)
     return TRUE;
   }
   return FALSE;
+}
+
+/* Upstream of the measured span (the capsfilter's src pad): bench->rois ROI metas per buffer,
+ * as a detector would attach them. Boxes of a grid of cells, 3/4 of a cell each, drifting by a
+ * pixel per frame; every fifth reaches past the frame's right or bottom edge (the element
+ * clamps it). */
+static GstPadProbeReturn
+roi_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  Bench *bench = user_data;
+  GstBuffer *buffer = gst_buffer_make_writable (GST_PAD_PROBE_INFO_BUFFER (info));
+  int cols = 1, rows;
+  guint64 frame = bench->rois_frame++;
+
+  while (cols * cols < bench->rois)
+    cols++;
+  rows = (bench->rois + cols - 1) / cols;
+  for (int i = 0; i < bench->rois; i++) {
+    int cell_w = bench->width / cols, cell_h = bench->height / rows;
+    int w = MAX (8, cell_w * 3 / 4), h = MAX (8, cell_h * 3 / 4);
+    int x = (i % cols) * cell_w + (int) ((frame + i) % MAX (1, cell_w / 4));
+    int y = (i / cols) * cell_h + (int) ((frame + 2 * i) % MAX (1, cell_h / 4));
+    GstVideoRegionOfInterestMeta *meta;
+
+    if (i % 5 == 4) {
+      w += cell_w / 2;
+      h += cell_h / 2;
+    }
+    meta = gst_buffer_add_video_region_of_interest_meta (buffer, i % 2 ? "person" : "car",
+                                                         x, y, w, h);
+    meta->id = i;
+  }
+  GST_PAD_PROBE_INFO_DATA (info) = buffer;
+  return GST_PAD_PROBE_OK;
 }
 
 static GstPadProbeReturn
@@ -678,6 +722,8 @@ print_report (Bench *bench, int argc, char **argv, const char *launch)
           "\"engine_threads\": %u, \"initial_labels\": ", bench->mode, bench->interval,
           threads_property, threads_property ? threads_property : g_get_num_processors ());
   print_json_string (bench->labels);
+  printf (", \"region\": \"%s\", \"crop\": \"%s\", \"rois_per_buffer\": %d",
+          bench->region, bench->crop, bench->rois);
   printf ("},\n  \"sink_latency_ms\": %.3f, \"startup_ms\": %.1f,\n",
           bench->latency / 1e6, bench->startup_ms);
 
@@ -763,7 +809,8 @@ usage (void)
               "[--mode async|sync] [--interval 1] [--threads 0] [--width 1280] [--height 720] "
               "[--fps 30] [--format I420] [--pattern smpte] [--labels TEXT] [--relabels 5] "
               "[--relabel-size 20] [--relabel-gap-ms 1000] [--relabel-timeout 60] "
-              "[--max-lateness-ms 20]\n");
+              "[--max-lateness-ms 20] [--region frame|roi|both] [--rois 0] "
+              "[--crop center|squash|pad]\n");
 }
 
 static gboolean
@@ -780,7 +827,7 @@ parse_args (Bench *bench, int argc, char **argv)
     {"--fps", &bench->fps, 1}, {"--relabels", &bench->relabels, 0},
     {"--relabel-size", &bench->relabel_size, 1}, {"--relabel-gap-ms", &bench->relabel_gap_ms, 0},
     {"--relabel-timeout", &bench->relabel_timeout_s, 1},
-    {"--max-lateness-ms", &bench->max_lateness_ms, 0},
+    {"--max-lateness-ms", &bench->max_lateness_ms, 0}, {"--rois", &bench->rois, 0},
   };
   struct {
     const char *name;
@@ -788,6 +835,7 @@ parse_args (Bench *bench, int argc, char **argv)
   } strings[] = {
     {"--model", &bench->model}, {"--labels", &bench->labels}, {"--mode", &bench->mode},
     {"--format", &bench->format}, {"--pattern", &bench->pattern},
+    {"--region", &bench->region}, {"--crop", &bench->crop},
   };
 
   for (int i = 1; i < argc; i++) {
@@ -837,6 +885,7 @@ main (int argc, char **argv)
     .pattern = "smpte", .seconds = 20, .warmup = 3, .interval = 1, .threads = 0,
     .width = 1280, .height = 720, .fps = 30, .relabels = 5, .relabel_size = 20,
     .relabel_gap_ms = 1000, .relabel_timeout_s = 60, .max_lateness_ms = 20,
+    .region = "frame", .crop = "center",
   };
   GError *error = NULL;
   GstBus *bus;
@@ -853,11 +902,12 @@ main (int argc, char **argv)
 
   /* model and labels are set as properties: no quoting rules of gst-launch to satisfy */
   launch = g_strdup_printf ("videotestsrc is-live=true pattern=%s ! "
-      "video/x-raw,format=%s,width=%d,height=%d,framerate=%d/1 ! "
-      "clipclassify name=clip mode=%s interval=%d threads=%d ! "
+      "capsfilter name=caps caps=video/x-raw,format=%s,width=%d,height=%d,framerate=%d/1 ! "
+      "clipclassify name=clip mode=%s interval=%d threads=%d region=%s crop=%s ! "
       "fakesink name=sink sync=true qos=true max-lateness=%" G_GINT64_FORMAT,
       bench.pattern, bench.format, bench.width, bench.height, bench.fps, bench.mode,
-      bench.interval, bench.threads, (gint64) bench.max_lateness_ms * GST_MSECOND);
+      bench.interval, bench.threads, bench.region, bench.crop,
+      (gint64) bench.max_lateness_ms * GST_MSECOND);
   bench.pipeline = gst_parse_launch (launch, &error);
   if (!bench.pipeline) {
     g_printerr ("clipclassify-bench: %s\n", error->message);
@@ -874,6 +924,14 @@ main (int argc, char **argv)
   bench.trial_ms = g_new0 (double, bench.relabels + 1);
   bench.trial_set_us = g_new0 (double, bench.relabels + 1);
 
+  if (bench.rois > 0) {
+    GstElement *caps = gst_bin_get_by_name (GST_BIN (bench.pipeline), "caps");
+
+    pad = gst_element_get_static_pad (caps, "src");
+    gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, roi_probe, &bench, NULL);
+    gst_object_unref (pad);
+    gst_object_unref (caps);
+  }
   pad = gst_element_get_static_pad (bench.clip, "sink");
   gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
                      clip_sink_probe, &bench, NULL);

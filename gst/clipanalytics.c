@@ -33,6 +33,12 @@ clip_analytics_collect_regions (GstBuffer *buffer, int width, int height, GBytes
   }
 }
 
+gboolean
+clip_analytics_may_have_regions (GstBuffer *buffer)
+{
+  return gst_buffer_get_analytics_relation_meta (buffer) != NULL;
+}
+
 typedef struct {
   const double *scores;
   guint index;

@@ -31,6 +31,9 @@ G_BEGIN_DECLS
 void clip_analytics_collect_regions (GstBuffer *buffer, int width, int height, GBytes *types,
                                      GArray *regions);
 
+/* Whether buffer has a relation meta (where ODMtds would be). */
+gboolean clip_analytics_may_have_regions (GstBuffer *buffer);
+
 /* Adds result's ClsMtds to buffer's relation meta (made if missing); own: result is of buffer
  * itself (sync mode), so its ODMtd regions are this buffer's ODMtds and get theirs, related. */
 void clip_analytics_add_result (GstBuffer *buffer, const ClipResult *result, gboolean own);

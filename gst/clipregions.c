@@ -180,6 +180,18 @@ clip_region_list_collect (GstBuffer *buffer, int width, int height, gboolean fra
   return list;
 }
 
+gboolean
+clip_region_list_may_have (GstBuffer *buffer)
+{
+  if (gst_buffer_get_meta (buffer, GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE))
+    return TRUE;
+#ifdef HAVE_GST_ANALYTICS
+  if (clip_analytics_may_have_regions (buffer))
+    return TRUE;
+#endif
+  return FALSE;
+}
+
 float *
 clip_image_batch_reserve (ClipImageBatch *batch, guint n_images, gsize image_floats)
 {

@@ -14,13 +14,13 @@
  *
  * Results per region (the contract in the element's SECTION block):
  * - `regions` in the message and GstClipClassifyMeta: a GST_TYPE_ARRAY of structures named
- *   `clipclassify-region` with `id` (gint: the ROI meta's, or the ODMtd's), `roi-type` (string),
- *   `x`, `y`, `width`, `height` (guint, after clamping), then the label fields of a frame result
- *   (labels, scores, top-labels, top-scores, top-label, top-score).
+ *   `clipclassify-region` with the label fields of a frame result (labels, scores, top-labels,
+ *   top-scores, top-label, top-score), then `id` (gint: the ROI meta's, or the ODMtd's),
+ *   `roi-type` (string), `x`, `y`, `width`, `height` (guint, after clamping).
  * - in sync mode, on each ROI meta, a param structure named `clipclassify` with those label
  *   fields (gst_video_region_of_interest_meta_get_param (meta, "clipclassify")).
- * With region=roi the message and meta carry no frame-level label fields: `regions`, then
- * `analysed-pts`, `latency`, `rescored` and the timestamps.
+ * With region=roi the message and meta carry no frame-level label fields: `analysed-pts`,
+ * `latency`, `rescored` and the timestamps, then `regions` (always the last field).
  */
 #ifndef CLIP_REGIONS_H
 #define CLIP_REGIONS_H
@@ -85,6 +85,10 @@ ClipRegionList *clip_region_list_collect (GstBuffer *buffer, int width, int heig
 void clip_region_add (GArray *regions, ClipRegionOrigin origin, guint index, gint id,
                       GQuark roi_type, gint64 x, gint64 y, gint64 width, gint64 height,
                       int frame_width, int frame_height, GBytes *types);
+
+/* Whether buffer has any meta a region could come from (nanoseconds: a first look, nothing
+ * read). FALSE means clip_region_list_collect would find no region. */
+gboolean clip_region_list_may_have (GstBuffer *buffer);
 
 /* The images of a frame, back to back, as the worker's prepare function writes them. */
 typedef struct {

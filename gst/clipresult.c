@@ -5,6 +5,8 @@
  */
 #include "clipresult.h"
 
+#include <string.h>
+
 guint
 clip_result_top (const ClipResult *result, guint top_k, double threshold, guint *indices)
 {
@@ -104,6 +106,12 @@ clip_result_to_structure (const ClipResult *result, guint top_k, double threshol
  * fields a frame result does. */
 
 static gboolean
+keep_label_field (GQuark field, GValue *value, gpointer user_data)
+{
+  return clip_regions_is_label_field (g_quark_to_string (field));
+}
+
+static gboolean
 copy_label_field (GQuark field, const GValue *value, gpointer user_data)
 {
   if (clip_regions_is_label_field (g_quark_to_string (field)))
@@ -111,16 +119,68 @@ copy_label_field (GQuark field, const GValue *value, gpointer user_data)
   return TRUE;
 }
 
+/* The streaming thread builds these for every region of every result it delivers: the frame
+ * result's structure is turned into the region's in place (the analysis and carrier fields
+ * removed, renamed), never copied. */
 GstStructure *
 clip_result_label_fields (const ClipResult *result, const char *name, guint top_k,
                           double threshold)
 {
-  GstStructure *full = clip_result_to_structure (result, top_k, threshold, GST_CLOCK_TIME_NONE,
-                                                 GST_CLOCK_TIME_NONE, GST_CLOCK_TIME_NONE);
-  GstStructure *s = gst_structure_new_empty (name);
+  GstStructure *s = clip_result_to_structure (result, top_k, threshold, GST_CLOCK_TIME_NONE,
+                                              GST_CLOCK_TIME_NONE, GST_CLOCK_TIME_NONE);
 
-  gst_structure_foreach (full, copy_label_field, s);
-  gst_structure_free (full);
+  gst_structure_filter_and_map_in_place (s, keep_label_field, NULL);
+  gst_structure_set_name (s, name);
+  return s;
+}
+
+void
+clip_result_regions_value (const ClipResult *result, guint top_k, double threshold,
+                           GValue *value)
+{
+  const ClipRegionList *regions = result->regions;
+
+  g_value_init (value, GST_TYPE_ARRAY);
+  for (guint i = 0; regions && i < regions->n_regions; i++) {
+    const ClipRegion *r = &regions->regions[i];
+    const char *type = g_quark_to_string (r->roi_type);
+    /* the label fields first (GstStructure cannot insert before them without copying them) */
+    GstStructure *region = clip_result_label_fields (result->region_results[i],
+                                                     CLIP_REGION_STRUCTURE_NAME, top_k,
+                                                     threshold);
+    GValue item = G_VALUE_INIT;
+
+    gst_structure_set (region,
+        "id", G_TYPE_INT, r->id,
+        "roi-type", G_TYPE_STRING, type ? type : "",
+        "x", G_TYPE_UINT, r->x, "y", G_TYPE_UINT, r->y,
+        "width", G_TYPE_UINT, r->width, "height", G_TYPE_UINT, r->height, NULL);
+    g_value_init (&item, GST_TYPE_STRUCTURE);
+    g_value_take_boxed (&item, region);
+    gst_value_array_append_and_take_value (value, &item);
+  }
+}
+
+GstStructure *
+clip_result_to_structure_base (const ClipResult *result, guint top_k, double threshold,
+                               GstClockTime timestamp, GstClockTime stream_time,
+                               GstClockTime running_time)
+{
+  GstStructure *s;
+
+  if (result->scores)
+    return clip_result_to_structure (result, top_k, threshold, timestamp, stream_time,
+                                     running_time);
+  /* region=roi: no frame-level labels, only the analysis and carrier fields */
+  s = gst_structure_new_empty (CLIP_RESULT_MESSAGE_NAME);
+  gst_structure_set (s,
+      "analysed-pts", G_TYPE_UINT64,
+      (guint64) (result->pts == CLIP_WORKER_NO_PTS ? GST_CLOCK_TIME_NONE : result->pts),
+      "latency", G_TYPE_UINT64, result->latency_ns,
+      "rescored", G_TYPE_BOOLEAN, result->rescored,
+      "timestamp", G_TYPE_UINT64, timestamp,
+      "stream-time", G_TYPE_UINT64, stream_time,
+      "running-time", G_TYPE_UINT64, running_time, NULL);
   return s;
 }
 
@@ -129,51 +189,73 @@ clip_result_to_structure_with_regions (const ClipResult *result, guint top_k, do
                                        GstClockTime timestamp, GstClockTime stream_time,
                                        GstClockTime running_time)
 {
-  const ClipRegionList *regions = result->regions;
-  GValue array = G_VALUE_INIT;
-  GstStructure *s;
+  GstStructure *s = clip_result_to_structure_base (result, top_k, threshold, timestamp,
+                                                   stream_time, running_time);
 
-  if (!regions)
-    return clip_result_to_structure (result, top_k, threshold, timestamp, stream_time,
-                                     running_time);
+  if (result->regions) {
+    GValue regions = G_VALUE_INIT;
 
-  /* region=both: the frame's fields first, as without regions */
-  s = result->scores ? clip_result_to_structure (result, top_k, threshold, timestamp,
-                                                 stream_time, running_time)
-      : gst_structure_new_empty (CLIP_RESULT_MESSAGE_NAME);
-
-  g_value_init (&array, GST_TYPE_ARRAY);
-  for (guint i = 0; i < regions->n_regions; i++) {
-    const ClipRegion *r = &regions->regions[i];
-    const char *type = g_quark_to_string (r->roi_type);
-    GstStructure *region = gst_structure_new (CLIP_REGION_STRUCTURE_NAME,
-        "id", G_TYPE_INT, r->id,
-        "roi-type", G_TYPE_STRING, type ? type : "",
-        "x", G_TYPE_UINT, r->x, "y", G_TYPE_UINT, r->y,
-        "width", G_TYPE_UINT, r->width, "height", G_TYPE_UINT, r->height, NULL);
-    GstStructure *labels = clip_result_label_fields (result->region_results[i], "labels",
-                                                     top_k, threshold);
-    GValue value = G_VALUE_INIT;
-
-    gst_structure_foreach (labels, copy_label_field, region);
-    gst_structure_free (labels);
-    g_value_init (&value, GST_TYPE_STRUCTURE);
-    g_value_take_boxed (&value, region);
-    gst_value_array_append_and_take_value (&array, &value);
+    clip_result_regions_value (result, top_k, threshold, &regions);
+    gst_structure_take_value (s, "regions", &regions);
   }
-  gst_structure_take_value (s, "regions", &array);
-
-  /* region=roi: no frame-level labels, the analysis and carrier fields after the regions */
-  if (!result->scores)
-    gst_structure_set (s,
-        "analysed-pts", G_TYPE_UINT64,
-        (guint64) (result->pts == CLIP_WORKER_NO_PTS ? GST_CLOCK_TIME_NONE : result->pts),
-        "latency", G_TYPE_UINT64, result->latency_ns,
-        "rescored", G_TYPE_BOOLEAN, result->rescored,
-        "timestamp", G_TYPE_UINT64, timestamp,
-        "stream-time", G_TYPE_UINT64, stream_time,
-        "running-time", G_TYPE_UINT64, running_time, NULL);
   return s;
+}
+
+/* Made on the worker (clip_result_prepare_regions): the `regions` value twice, one for the meta
+ * and one for the message, each taken without a copy. */
+typedef struct {
+  guint top_k;
+  double threshold;
+  GValue values[2];
+} ClipPreparedRegions;
+
+static void
+clip_prepared_regions_free (gpointer data)
+{
+  ClipPreparedRegions *prepared = data;
+
+  for (int i = 0; i < 2; i++)
+    if (G_IS_VALUE (&prepared->values[i]))
+      g_value_unset (&prepared->values[i]);
+  g_free (prepared);
+}
+
+void
+clip_result_prepare_regions (ClipResult *result, guint top_k, double threshold)
+{
+  ClipPreparedRegions *prepared;
+
+  if (!result->regions)
+    return;
+  prepared = g_new0 (ClipPreparedRegions, 1);
+  prepared->top_k = top_k;
+  prepared->threshold = threshold;
+  clip_result_regions_value (result, top_k, threshold, &prepared->values[0]);
+  clip_result_regions_value (result, top_k, threshold, &prepared->values[1]);
+  if (result->prepared_free)
+    result->prepared_free (result->prepared);
+  result->prepared = prepared;
+  result->prepared_free = clip_prepared_regions_free;
+}
+
+void
+clip_result_take_regions (ClipResult *result, guint top_k, double threshold, GValue *for_meta,
+                          GValue *for_message)
+{
+  ClipPreparedRegions *prepared = result->prepared;
+
+  if (prepared && result->prepared_free == clip_prepared_regions_free
+      && prepared->top_k == top_k && prepared->threshold == threshold
+      && G_IS_VALUE (&prepared->values[0])) {
+    *for_meta = prepared->values[0];
+    *for_message = prepared->values[1];
+    memset (prepared->values, 0, sizeof prepared->values);
+    return;
+  }
+  /* top-k or threshold changed since: made here after all */
+  clip_result_regions_value (result, top_k, threshold, for_meta);
+  g_value_init (for_message, GST_TYPE_ARRAY);
+  g_value_copy (for_meta, for_message);
 }
 
 /* The meta of a region on this buffer: the index-th ROI meta (ids need not be unique). */

@@ -46,6 +46,22 @@ GstStructure *clip_result_to_structure_with_regions (const ClipResult *result, g
                                                      double threshold, GstClockTime timestamp,
                                                      GstClockTime stream_time,
                                                      GstClockTime running_time);
+/* ... in two steps: every field but `regions` (region=roi: the analysis and carrier fields
+ * only), and the `regions` value (GST_TYPE_ARRAY; an empty one without regions). */
+GstStructure *clip_result_to_structure_base (const ClipResult *result, guint top_k,
+                                             double threshold, GstClockTime timestamp,
+                                             GstClockTime stream_time,
+                                             GstClockTime running_time);
+void clip_result_regions_value (const ClipResult *result, guint top_k, double threshold,
+                                GValue *value);
+/* Worker thread: makes the `regions` value for the meta and for the message ahead of time, so
+ * the streaming thread delivering the result builds none of it (a structure per region costs it
+ * microseconds each). No-op without regions. */
+void clip_result_prepare_regions (ClipResult *result, guint top_k, double threshold);
+/* Streaming thread: the two values (uninitialised GValues in), taken from what
+ * clip_result_prepare_regions made when top_k and threshold are still those, else made now. */
+void clip_result_take_regions (ClipResult *result, guint top_k, double threshold,
+                               GValue *for_meta, GValue *for_message);
 /* The label fields of result (labels, scores, top-..., whatever clip_result_to_structure puts
  * there besides the analysis and carrier fields), in a structure named name. */
 GstStructure *clip_result_label_fields (const ClipResult *result, const char *name, guint top_k,

@@ -12,6 +12,8 @@ struct _ClipWorker {
   gpointer prepare_data;
   GDestroyNotify prepare_data_free;
   GDestroyNotify frame_free;
+  ClipWorkerFinishFunc finish;
+  gpointer finish_data;
 
   GMutex lock;                /* guards everything below; never taken with the object lock */
   GCond cond;                 /* any change a waiter may care about */
@@ -69,6 +71,8 @@ clip_result_free (ClipResult *result)
     g_free (result->region_results);
     clip_region_list_unref (result->regions);
   }
+  if (result->prepared_free)
+    result->prepared_free (result->prepared);
   g_free (result);
 }
 
@@ -85,6 +89,15 @@ clip_worker_new (ClipWorkerPrepareFunc prepare, gpointer prepare_data,
   g_mutex_init (&worker->lock);
   g_cond_init (&worker->cond);
   return worker;
+}
+
+void
+clip_worker_set_finish (ClipWorker *worker, ClipWorkerFinishFunc finish, gpointer user_data)
+{
+  g_return_if_fail (worker != NULL && worker->thread == NULL);
+
+  worker->finish = finish;
+  worker->finish_data = user_data;
 }
 
 void
@@ -201,6 +214,8 @@ clip_worker_rescore (ClipWorker *worker)
   result = clip_worker_make_result (worker, labels);
   clip_worker_stamp_result (result, worker->image_pts, worker->image_seq,
                             worker->image_latency_ns, TRUE);
+  if (worker->finish)
+    worker->finish (result, worker->finish_data);
 
   g_mutex_lock (&worker->lock);
   /* A flush or a switch to sync mode meanwhile: nobody wants it. The frame's own result, if
@@ -288,6 +303,8 @@ clip_worker_analyse (ClipWorker *worker)
         /* monotonic time is in µs: the latency field is ns like every GStreamer duration */
         clip_worker_stamp_result (result, pts, seq,
                                   (guint64) (g_get_monotonic_time () - start) * 1000, FALSE);
+        if (worker->finish)
+          worker->finish (result, worker->finish_data);
       }
     }
   }

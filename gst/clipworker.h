@@ -52,6 +52,8 @@ struct _ClipResult {
                                * alone (region=frame) */
   ClipResult **region_results; /* [regions->n_regions]: each region's labels and scores (and
                                * the frame's pts, latency, seq, rescored) */
+  gpointer prepared;          /* what the finish function made of it ahead of delivery */
+  GDestroyNotify prepared_free;
 };
 
 void clip_result_free (ClipResult *result);
@@ -63,11 +65,19 @@ typedef gboolean (*ClipWorkerPrepareFunc) (gpointer frame, const ClipModel *mode
                                            ClipImageBatch *batch, gpointer user_data,
                                            GError **error);
 
+/* Runs on the worker thread for every result before it is queued (a frame's own, a re-score):
+ * the part of delivering it that needs no buffer is done there, off the streaming thread
+ * (result->prepared). */
+typedef void (*ClipWorkerFinishFunc) (ClipResult *result, gpointer user_data);
+
 typedef struct _ClipWorker ClipWorker;
 
 ClipWorker *clip_worker_new (ClipWorkerPrepareFunc prepare, gpointer prepare_data,
                              GDestroyNotify prepare_data_free, GDestroyNotify frame_free);
 void clip_worker_free (ClipWorker *worker);
+/* Before clip_worker_start. user_data must outlive the worker's thread. */
+void clip_worker_set_finish (ClipWorker *worker, ClipWorkerFinishFunc finish,
+                             gpointer user_data);
 
 /* Creates the context (n_threads, 0 = all cores) on the calling thread, so a failure reaches
  * the caller, then spawns the thread. The first label set is built before any frame. */

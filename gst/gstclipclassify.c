@@ -116,9 +116,9 @@
  * - `x`, `y`, `width`, `height` (guint): its rectangle after clamping to the frame;
  * - `labels`, `scores`, `top-labels`, `top-scores`, `top-label`, `top-score`: as for a frame.
  *
- * With `both` the frame's own fields come first, as without regions. With `roi` there are no
- * frame-level label fields: `regions`, then `analysed-pts`, `latency`, `rescored` and the
- * timestamps; a sampled frame without a region (after filtering) runs no inference, posts no
+ * `regions` is the last field. With `both` the frame's own fields come first, as without
+ * regions. With `roi` there are no frame-level label fields: `analysed-pts`, `latency`,
+ * `rescored` and the timestamps, then `regions`; a sampled frame without a region (after filtering) runs no inference, posts no
  * message and gets no meta. In sync mode each ROI meta analysed also gets a parameter
  * structure named `clipclassify` holding its label fields
  * (gst_video_region_of_interest_meta_get_param()), as DL Streamer's classifiers add theirs. In
@@ -909,8 +909,46 @@ gst_clip_classify_describe (GstClipClassify *self, const ClipResult *result,
     }
   }
 
-  return clip_result_to_structure_with_regions (result, top_k, threshold, timestamp,
-                                                stream_time, running_time);
+  /* `regions` is added by gst_clip_classify_add_regions, made ahead on the worker */
+  return clip_result_to_structure_base (result, top_k, threshold, timestamp, stream_time,
+                                        running_time);
+}
+
+/* Worker thread (a ClipWorkerFinishFunc): a result's regions described for the message and the
+ * meta ahead of delivery, with the top-k and threshold of now. A structure per region costs
+ * microseconds: made here, the streaming thread only moves them into place. */
+static void
+gst_clip_classify_finish (ClipResult *result, gpointer user_data)
+{
+  GstClipClassify *self = user_data;
+  guint top_k;
+  gdouble threshold;
+
+  if (!result->regions)
+    return;
+  GST_OBJECT_LOCK (self);
+  top_k = self->top_k;
+  threshold = self->threshold;
+  GST_OBJECT_UNLOCK (self);
+  clip_result_prepare_regions (result, top_k, threshold);
+}
+
+/* `regions` into the message's structure s and the meta's (NULL: none), taken from what
+ * gst_clip_classify_finish made (made now if top-k or threshold changed since), not copied. */
+static void
+gst_clip_classify_add_regions (GstClipClassify *self, ClipResult *result, GstStructure *s,
+                               GstCustomMeta *meta, guint top_k, gdouble threshold)
+{
+  GValue for_meta = G_VALUE_INIT, for_message = G_VALUE_INIT;
+
+  if (!result->regions)
+    return;
+  clip_result_take_regions (result, top_k, threshold, &for_meta, &for_message);
+  if (meta)
+    gst_structure_take_value (gst_custom_meta_get_structure (meta), "regions", &for_meta);
+  else
+    g_value_unset (&for_meta);
+  gst_structure_take_value (s, "regions", &for_message);
 }
 
 /* LATENCY: in sync mode a sampled buffer leaves only once analysed, so the element adds its
@@ -1072,6 +1110,34 @@ gst_clip_classify_draw (GstClipClassify *self, GstBuffer *buffer, guint top_k,
   return GST_FLOW_OK;
 }
 
+/* A sampled frame with nothing to analyse in roi mode: no inference, no result, and the boxes
+ * of an earlier frame are not drawn on it (nothing is detected now). Returns FALSE (sampled). */
+static gboolean
+gst_clip_classify_no_regions (GstClipClassify *self, GstClockTime pts)
+{
+  GST_LOG_OBJECT (self, "no region on frame %" GST_TIME_FORMAT ": not analysed",
+                  GST_TIME_ARGS (pts));
+  g_clear_pointer (&self->shown, clip_result_free);
+  return FALSE;
+}
+
+/* The regions of a frame the worker is about to take (microseconds, no pixels: the list
+ * travels with the frame copy), or NULL when there is nothing to analyse (roi mode, no region
+ * left after filtering and clamping). */
+static ClipRegionList *
+gst_clip_classify_regions (GstClipClassify *self, GstBuffer *buffer,
+                           GstClipClassifyRegion region, GBytes *roi_types, guint max_regions,
+                           GstClockTime pts)
+{
+  ClipRegionList *regions = clip_region_list_collect (buffer,
+      GST_VIDEO_INFO_WIDTH (&self->info), GST_VIDEO_INFO_HEIGHT (&self->info),
+      region == GST_CLIP_CLASSIFY_REGION_BOTH, roi_types, max_regions);
+
+  if (!regions)
+    gst_clip_classify_no_regions (self, pts);
+  return regions;
+}
+
 static GstFlowReturn
 gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
 {
@@ -1124,25 +1190,28 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
   }
 
   sampled = n_labels > 0 && self->frame_count++ % interval == 0;
-  /* Regions are read here, where their metas are (microseconds, no pixels): the list travels
-   * with the frame copy. In roi mode a frame without regions has nothing to analyse. */
-  if (sampled && region != GST_CLIP_CLASSIFY_REGION_FRAME) {
-    regions = clip_region_list_collect (buffer, GST_VIDEO_INFO_WIDTH (&self->info),
-        GST_VIDEO_INFO_HEIGHT (&self->info), region == GST_CLIP_CLASSIFY_REGION_BOTH, roi_types,
-        max_regions);
-    if (!regions) {
-      GST_LOG_OBJECT (self, "no region on frame %" GST_TIME_FORMAT ": not analysed",
-                      GST_TIME_ARGS (pts));
-      sampled = FALSE;
-      /* nothing detected: the boxes of an earlier frame are not drawn on */
-      g_clear_pointer (&self->shown, clip_result_free);
-    }
-  }
+  /* roi mode: a frame without any region meta has nothing to analyse (a first look at the
+   * metas; which of them count is read only for a frame the worker will take) */
+  if (sampled && region == GST_CLIP_CLASSIFY_REGION_ROI && !clip_region_list_may_have (buffer))
+    sampled = gst_clip_classify_no_regions (self, pts);
   if (sampled && mode == GST_CLIP_CLASSIFY_MODE_ASYNC) {
-    gpointer spare;
+    gpointer spare = NULL;
+    gboolean reserved = clip_worker_try_reserve (self->worker, &spare, &result);
 
+    /* Which regions count is read only for a frame the worker takes: a busy worker costs the
+     * buffer nothing more than without regions. */
+    if (reserved && region != GST_CLIP_CLASSIFY_REGION_FRAME) {
+      regions = gst_clip_classify_regions (self, buffer, region, roi_types, max_regions, pts);
+      if (!regions) {
+        if (spare)
+          clip_worker_return_spare (self->worker, spare);
+        spare = NULL;
+        reserved = FALSE;
+        sampled = FALSE;
+      }
+    }
     /* The frame is copied now, before any overlay is drawn, but handed over last (below). */
-    if (clip_worker_try_reserve (self->worker, &spare, &result)) {
+    if (reserved) {
       handover = spare ? spare : clip_frame_new ();
       handover->crop = crop;
       clip_frame_set_regions (handover, g_steal_pointer (&regions));
@@ -1150,7 +1219,7 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
         clip_worker_return_spare (self->worker, handover);
         goto map_failed;
       }
-    } else {
+    } else if (sampled) {
       GST_LOG_OBJECT (self, "worker busy, skipping frame %" GST_TIME_FORMAT,
                       GST_TIME_ARGS (pts));
       GST_OBJECT_LOCK (self);
@@ -1164,6 +1233,10 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
     gboolean flushing = FALSE;
     guint64 seq;
 
+    if (region != GST_CLIP_CLASSIFY_REGION_FRAME
+        && !(regions = gst_clip_classify_regions (self, buffer, region, roi_types, max_regions,
+                                                  pts)))
+      goto deliver;
     /* After a switch from async a frame may still be in the worker: let it finish. */
     if (!clip_worker_wait_idle (self->worker, &spare))
       goto flushing;
@@ -1188,13 +1261,17 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
     }
   }
 
+deliver:
   /* A re-score taken just as the mode became sync: a sync buffer carries its own frames only. */
   if (result && result->rescored && mode == GST_CLIP_CLASSIFY_MODE_SYNC)
     g_clear_pointer (&result, clip_result_free);
 
   if (result) {
+    GstCustomMeta *meta;
+
     s = gst_clip_classify_describe (self, result, pts, top_k, threshold);
-    gst_clip_classify_meta_add (buffer, s);
+    meta = gst_clip_classify_meta_add (buffer, s);
+    gst_clip_classify_add_regions (self, result, s, meta, top_k, threshold);
     /* This buffer's own regions were analysed (sync): each ROI meta gets its result. */
     if (own_result && result->regions)
       clip_result_attach_roi_params (result, buffer, top_k, threshold);
@@ -1317,9 +1394,10 @@ gst_clip_classify_sink_event (GstBaseTransform *trans, GstEvent *event)
         while ((result = clip_worker_take_result (self->worker, &error))) {
           GstClockTime pts = result->pts == CLIP_WORKER_NO_PTS ? GST_CLOCK_TIME_NONE :
               result->pts;
+          GstStructure *s = gst_clip_classify_describe (self, result, pts, top_k, threshold);
 
-          gst_clip_classify_post (self,
-              gst_clip_classify_describe (self, result, pts, top_k, threshold), post_messages);
+          gst_clip_classify_add_regions (self, result, s, NULL, top_k, threshold);
+          gst_clip_classify_post (self, s, post_messages);
           clip_result_free (result);
         }
         if (error) {
@@ -1384,6 +1462,7 @@ gst_clip_classify_init (GstClipClassify *self)
   clip_worker_set_labels (self->worker, self->labels_generation, self->labels,
                           self->template_);
   clip_worker_set_rescore (self->worker, self->mode == GST_CLIP_CLASSIFY_MODE_ASYNC);
+  clip_worker_set_finish (self->worker, gst_clip_classify_finish, self);
 
   /* Never passthrough: results are added as meta, so buffers must be writable. */
   gst_base_transform_set_passthrough (GST_BASE_TRANSFORM (self), FALSE);

@@ -575,13 +575,13 @@ test_sync_regions (void)
       if (region == 1) {
         assert_no_frame_labels (meta);
         /* the fields that remain, in the documented order */
-        g_assert_cmpstr (gst_structure_nth_field_name (meta, 0), ==, "regions");
-        g_assert_cmpstr (gst_structure_nth_field_name (meta, 1), ==, "analysed-pts");
-        g_assert_cmpstr (gst_structure_nth_field_name (meta, 2), ==, "latency");
-        g_assert_cmpstr (gst_structure_nth_field_name (meta, 3), ==, "rescored");
-        g_assert_cmpstr (gst_structure_nth_field_name (meta, 4), ==, "timestamp");
-        g_assert_cmpstr (gst_structure_nth_field_name (meta, 5), ==, "stream-time");
-        g_assert_cmpstr (gst_structure_nth_field_name (meta, 6), ==, "running-time");
+        g_assert_cmpstr (gst_structure_nth_field_name (meta, 0), ==, "analysed-pts");
+        g_assert_cmpstr (gst_structure_nth_field_name (meta, 1), ==, "latency");
+        g_assert_cmpstr (gst_structure_nth_field_name (meta, 2), ==, "rescored");
+        g_assert_cmpstr (gst_structure_nth_field_name (meta, 3), ==, "timestamp");
+        g_assert_cmpstr (gst_structure_nth_field_name (meta, 4), ==, "stream-time");
+        g_assert_cmpstr (gst_structure_nth_field_name (meta, 5), ==, "running-time");
+        g_assert_cmpstr (gst_structure_nth_field_name (meta, 6), ==, "regions");
         g_assert_cmpint (gst_structure_n_fields (meta), ==, 7);
       } else {
         check_label_fields (meta);
@@ -698,6 +698,30 @@ test_region_filters (void)
   g_assert_null (gst_video_region_of_interest_meta_get_param (
           gst_buffer_get_video_region_of_interest_meta_id (out, 11), "clipclassify"));
   gst_buffer_unref (out);
+
+  /* top-k and threshold apply to regions as to the frame (their lists are made on the worker
+   * with the values set then) */
+  g_object_set (f.element, "top-k", 1, NULL);
+  out = push_pull (&f, buffer_with_rects (frame, 1));
+  meta = buffer_result (out);
+  for (guint i = 0; i < n_regions (meta); i++)
+    g_assert_cmpuint (gst_value_array_get_size (field (region_at (meta, i), "top-labels",
+                                                       GST_TYPE_ARRAY)), ==, 1);
+  gst_buffer_unref (out);
+  g_object_set (f.element, "top-k", 4, "threshold", 0.999, NULL);
+  out = push_pull (&f, buffer_with_rects (frame, 1));
+  meta = buffer_result (out);
+  for (guint i = 0; i < n_regions (meta); i++) {
+    guint n, n_top, above = 0;
+    g_autofree double *scores = double_array (region_at (meta, i), "scores", &n);
+    g_autofree double *top = double_array (region_at (meta, i), "top-scores", &n_top);
+
+    for (guint j = 0; j < n; j++)
+      above += scores[j] >= 0.999;
+    g_assert_cmpuint (n_top, ==, above);
+  }
+  gst_buffer_unref (out);
+  g_object_set (f.element, "threshold", 0.0, NULL);
 
   /* equal areas: the first meta wins */
   g_object_set (f.element, "max-regions", 1, NULL);

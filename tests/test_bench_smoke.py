@@ -64,6 +64,16 @@ def main():
         rel = out['relabel']
         check(rel['timeouts'] == 0 and len(rel['latency_ms']) == 2,
               f'clipclassify-bench: both relabels observed ({rel["latency_ms"]})')
+        # regions: ROI metas on every buffer, region=roi (issue 7)
+        out = run_json([bench, '--model', model, '--seconds', '2', '--warmup', '1',
+                        '--width', '320', '--height', '240', '--relabels', '0', '--threads', '1',
+                        '--region', 'roi', '--rois', '6', '--crop', 'pad'], env=os.environ)
+        t, e = out['totals'], out['element']
+        check(e['region'] == 'roi' and e['rois_per_buffer'] == 6 and e['crop'] == 'pad',
+              f'clipclassify-bench --region roi --rois 6: reported ({e})')
+        check(t['handed_to_worker'] == t['frames_analysed'] > 0
+              and out['phases']['steady']['per_buffer_us']['sampled_handed_to_worker']['count'] > 0,
+              f'clipclassify-bench with regions: frames analysed ({t["frames_analysed"]})')
     else:
         print('skip   clipclassify-bench (built without GStreamer)')
 
