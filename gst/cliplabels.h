@@ -23,21 +23,26 @@ typedef struct {
   int dim;
 } ClipLabelSet;
 
-/* Splits the `labels` property value. Labels are separated by commas, or by semicolons when
- * the value has one (unescaped): "salt, pepper; dog" is two labels. A backslash escapes a
- * separator or itself ("\,", "\;", "\\"); any other backslash is kept as written. Each label
- * is trimmed of surrounding whitespace; empty labels and repeats of an earlier label are dropped.
- * NULL gives an empty vector. */
+/* Splits the `labels` property value (clip_labels_split). Labels are separated by commas, or by
+ * semicolons when the value has one (unescaped): "salt, pepper; dog" is two labels. A backslash
+ * escapes a separator or itself ("\,", "\;", "\\"); any other backslash is kept as written.
+ * Each label is trimmed of surrounding whitespace; empty labels and repeats of an earlier label
+ * are dropped. NULL gives an empty vector. */
 char **clip_labels_parse (const char *text);
 
 typedef struct _ClipLabelCache ClipLabelCache;
 
 ClipLabelCache *clip_label_cache_new (void);
 void clip_label_cache_free (ClipLabelCache *cache);
+/* How many prompts the cache has had embedded since its creation (tests, logs). */
+guint64 clip_label_cache_get_n_computed (const ClipLabelCache *cache);
 
-/* Builds the set for `labels_text` with the prompt template (see clip_format_prompt): the
- * embedding of every prompt not in the cache is computed with ctx, in one batch. Fails (and
- * leaves the cache usable) on a template without "{}" or text the tokenizer refuses. */
+/* Builds the set for `labels_text` with the prompt template: one template, several separated by
+ * "|" or a named set (clip_templates_parse); each label's embedding is the ensemble of its
+ * prompts (clip_ensemble_combine). The embedding of every prompt not in the cache is computed
+ * with ctx, in bounded batches; cached ones are reused, so relabeling embeds only new prompts.
+ * Fails (and leaves the cache usable) on a template without "{}" or text the tokenizer
+ * refuses. */
 ClipLabelSet *clip_label_set_build (ClipContext *ctx, ClipLabelCache *cache,
                                     const char *labels_text, const char *template_,
                                     GError **error);

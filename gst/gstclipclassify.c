@@ -1199,11 +1199,21 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
    * GstClipClassify:template:
    *
    * The prompt each label is put into: every `{}` is replaced by the label. `{}` alone uses
-   * the labels verbatim. Can be changed while playing.
+   * the labels verbatim.
+   *
+   * Several templates separated by `|` make a prompt ensemble (as in CLIP's prompt engineering
+   * notebook): a label's text embedding is the L2-normalised mean of the L2-normalised
+   * embeddings of each template filled with the label. Spaces around each template are trimmed,
+   * empty members ignored, and `\|` is a literal bar; every template must contain `{}`.
+   * `imagenet-80` names CLIP's 80 ImageNet templates and `imagenet-7` the 7 its notebook
+   * selects (a member of a longer list may name a set too). Each prompt's embedding is cached:
+   * relabeling embeds only the new prompts. Can be changed while playing.
    */
   g_object_class_install_property (gobject_class, PROP_TEMPLATE,
       g_param_spec_string ("template", "Prompt template",
-          "Prompt made from each label: \"{}\" is replaced by the label. Settable while playing",
+          "Prompt made from each label: \"{}\" is replaced by the label. Several separated by "
+          "\"|\" (\"\\|\" for a literal bar) are ensembled; \"imagenet-80\" and \"imagenet-7\" "
+          "name CLIP's ImageNet ensembles. Settable while playing",
           DEFAULT_PROP_TEMPLATE,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING |
           GST_PARAM_DOC_SHOW_DEFAULT));

@@ -213,6 +213,42 @@ void clip_score (const ClipModel *model, const float *image_embedding,
  * uses the label verbatim. Returns a newly allocated string, or NULL with an error. */
 char *clip_format_prompt (const char *template_, const char *label, GError **error);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Label lists and prompt ensembles (src/scoring.c) */
+
+/* Splits a label list: labels are separated by commas, or by semicolons when the text has an
+ * unescaped one ("salt, pepper; dog" is two labels); a backslash escapes a separator or itself
+ * ("\,", "\;", "\\"), any other backslash is kept. Labels are trimmed of surrounding whitespace;
+ * empty labels and repeats of an earlier label are dropped. NULL gives an empty vector. */
+char **clip_labels_split (const char *text);
+
+/* The templates of a named set: "imagenet-80" (the 80 ImageNet templates of CLIP's prompt
+ * engineering notebook) or "imagenet-7" (the 7 it selects from them); NULL for any other name. */
+const char *const *clip_template_set (const char *name);
+
+/* Parses a template value: one or more templates separated by "|" ("\|" is a literal bar), each
+ * trimmed of surrounding whitespace, empty members ignored; a member that names a set
+ * (clip_template_set) stands for its templates. Every template must contain "{}". NULL means
+ * CLIP_DEFAULT_TEMPLATE. Returns a NULL-terminated vector of at least one template, or NULL with
+ * an error. */
+char **clip_templates_parse (const char *spec, GError **error);
+
+/* The ensembled embedding of one label from the embeddings of its prompts (n_templates rows of
+ * dim floats, each L2-normalised): the L2-normalised mean. One template gives its embedding
+ * unchanged. out may be prompt_embeddings. */
+void clip_ensemble_combine (const float *prompt_embeddings, int n_templates, int dim, float *out);
+
+/* clip_embed_text in batches of a bounded size (the workspace grows with a batch's rows), for
+ * any number of texts. */
+gboolean clip_embed_text_batched (ClipContext *ctx, const char *const *texts, int n_texts,
+                                  float *embeddings, GError **error);
+
+/* The text embedding of each label under template_ (clip_templates_parse: one template, several
+ * separated by "|", or a named set), ensembled over the templates (clip_ensemble_combine).
+ * embeddings: n_labels rows of clip_model_get_embedding_dim floats, L2-normalised. */
+gboolean clip_embed_labels (ClipContext *ctx, const char *template_, const char *const *labels,
+                            int n_labels, float *embeddings, GError **error);
+
 G_END_DECLS
 
 #endif /* CLIP_H */

@@ -221,21 +221,14 @@ load_pixels (ClipContext *ctx, const char *pixels_path, const char *image_path, 
   return pixels;
 }
 
-/* Texts for the text tower: args formatted with template_ (NULL: verbatim). */
-static char **
-make_prompts (const char *template_, char *const *texts, int n, GError **error)
+/* Fails early, before the model loads, on a template value clip_embed_labels would refuse. */
+static gboolean
+check_templates (const char *template_, GError **error)
 {
-  char **prompts = g_new0 (char *, n + 1);
+  char **templates = clip_templates_parse (template_, error);
 
-  for (int i = 0; i < n; i++) {
-    prompts[i] = template_ ? clip_format_prompt (template_, texts[i], error)
-                           : g_strdup (texts[i]);
-    if (!prompts[i]) {
-      g_strfreev (prompts);
-      return NULL;
-    }
-  }
-  return prompts;
+  g_strfreev (templates);
+  return templates != NULL;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -334,20 +327,24 @@ static gboolean
 run_embed_text (const InferArgs *args, GString *json, GError **error)
 {
   ClipContext *ctx;
-  char **prompts = NULL;
   float *embeddings = NULL;
   int dim;
   gboolean ok = FALSE;
 
-  prompts = make_prompts (args->template_, args->args, args->n_args, error);
-  if (!prompts)
+  if (args->template_ && !check_templates (args->template_, error))
     return FALSE;
   ctx = load_context (args, error);
   if (!ctx)
     goto out;
   dim = clip_model_get_embedding_dim (clip_context_get_model (ctx));
   embeddings = g_new (float, (gsize) args->n_args * dim);
-  if (!clip_embed_text (ctx, (const char *const *) prompts, args->n_args, embeddings, error))
+  /* With --template, each text's embedding is the ensemble of its prompts (one per template);
+   * without, the texts themselves. */
+  if (args->template_ ? !clip_embed_labels (ctx, args->template_,
+                                            (const char *const *) args->args, args->n_args,
+                                            embeddings, error)
+      : !clip_embed_text_batched (ctx, (const char *const *) args->args, args->n_args,
+                                  embeddings, error))
     goto out;
 
   g_string_append (json, "{\"embeddings\": [");
@@ -362,7 +359,6 @@ run_embed_text (const InferArgs *args, GString *json, GError **error)
 out:
   g_free (embeddings);
   free_context (ctx);
-  g_strfreev (prompts);
   return ok;
 }
 
@@ -404,13 +400,11 @@ run_classify (const InferArgs *args, GString *json, GError **error)
   const char *template_ = args->template_ ? args->template_ : CLIP_DEFAULT_TEMPLATE;
   ClipContext *ctx = NULL;
   ClipModel *model;
-  char **prompts;
   float *pixels = NULL, *image = NULL, *texts = NULL, *logits = NULL, *probs = NULL;
   int dim;
   gboolean ok = FALSE;
 
-  prompts = make_prompts (template_, labels, n_labels, error);
-  if (!prompts)
+  if (!check_templates (template_, error))
     return FALSE;
   ctx = load_context (args, error);
   if (!ctx)
@@ -425,7 +419,7 @@ run_classify (const InferArgs *args, GString *json, GError **error)
   texts = g_new (float, (gsize) n_labels * dim);
   logits = g_new (float, n_labels);
   probs = g_new (float, n_labels);
-  if (!clip_embed_text (ctx, (const char *const *) prompts, n_labels, texts, error))
+  if (!clip_embed_labels (ctx, template_, (const char *const *) labels, n_labels, texts, error))
     goto out;
   clip_embed_image (ctx, pixels, image);
   clip_score (model, image, texts, n_labels, logits, probs);
@@ -450,7 +444,6 @@ out:
   g_free (image);
   g_free (pixels);
   free_context (ctx);
-  g_strfreev (prompts);
   return ok;
 }
 
@@ -464,7 +457,8 @@ static const InferCommand commands[] = {
     "to --out as raw float32 little-endian [3, H, W], and prints the shape.",
     OPT_OUT, run_preprocess },
   { "embed-text", "TEXT...",
-    "L2-normalised text embedding of each TEXT (formatted with --template if given).",
+    "L2-normalised text embedding of each TEXT; with --template, the ensemble of its prompts "
+    "(the L2-normalised mean of each template's normalised embedding).",
     OPT_TEMPLATE | OPT_THREADS, run_embed_text },
   { "embed-image", "IMAGE",
     "L2-normalised image embedding of IMAGE (or of the tensor in --pixels).",
@@ -591,7 +585,9 @@ main (int argc, char **argv)
         "GEMM arithmetic: fp32 (default) or bf16 (AVX512_BF16 CPUs; fp32 with a warning "
         "elsewhere)", "P" },
       { "template", 0, 0, G_OPTION_ARG_FILENAME, &args.template_,
-        "Prompt template; \"{}\" is replaced by the text", "T" },
+        "Prompt template: \"{}\" is replaced by the text. Several separated by \"|\" (\"\\|\" for "
+        "a literal bar) make an ensemble; \"imagenet-80\" and \"imagenet-7\" name CLIP's "
+        "ImageNet ensembles", "T" },
       { "pixels", 0, 0, G_OPTION_ARG_FILENAME, &args.pixels_path,
         "Preprocessed image: raw float32 little-endian [3, S, S]", "FILE" },
       { "out", 'o', 0, G_OPTION_ARG_FILENAME, &args.out_path, "Output file", "FILE" },

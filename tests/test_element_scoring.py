@@ -1,0 +1,289 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""The clipclassify element's scoring features (issue 8), from Python, against numpy:
+
+- prompt ensembles (`template` with "|", imagenet-7) give the reference's ensembled scores;
+- negative labels share the softmax, and top-labels/top-label/overlay leave out whatever a
+  negative label beats;
+- `embeddings` attaches the L2-normalised image embedding, equal to the reference's (and to
+  `clip-infer embed-image` of the same pixels);
+- `json-location` writes one JSON line per result equal to the message, also with messages off;
+  an unopenable path is an element error at start;
+- `smoothing`: smoothed-scores recomputed here from the raw scores and the frames' running times
+  (exponential smoothing with alpha = 1 - exp(-dt / tau)), reset on relabel, flush and segment;
+- `changes-only`: a message exactly when top-label changes, with previous-top-label.
+
+The element runs alone in a pipeline between two pads of this script (a small harness: events
+and buffers pushed by hand, in sync mode, so every buffer carries its own frame's result).
+Exit status 0 when every check passes.
+"""
+import json
+import math
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+import gi
+import numpy as np
+from PIL import Image
+
+gi.require_version("Gst", "1.0")
+from gi.repository import Gst  # noqa: E402
+
+REFERENCE_DIR = os.environ.get("CLIP_REFERENCE_DIR",
+                               os.path.join(os.path.dirname(__file__), "reference"))
+sys.path.insert(0, REFERENCE_DIR)
+import clip_reference  # noqa: E402
+import clip_tokenizer  # noqa: E402
+import make_checkpoint  # noqa: E402
+
+CLIP_INFER = os.environ.get("CLIP_INFER", "build/tools/clip-infer")
+META = "GstClipClassifyMeta"
+WIDTH, HEIGHT = 40, 30
+# float32 engine vs float64 reference, through the logit scale (test_element_python.py's)
+TOLERANCE = 1e-5
+EMBED_TOL = 5e-6
+
+IMAGENET_7 = ["itap of a {}.", "a bad photo of the {}.", "a origami {}.",
+              "a photo of the large {}.", "a {} in a video game.", "art of the {}.",
+              "a photo of the small {}."]
+
+failures = []
+
+
+def check(cond, what):
+    print(("ok     " if cond else "FAILED ") + what)
+    if not cond:
+        failures.append(what)
+
+
+def set_logit_scale(model_dir, scale):
+    """Rewrites the checkpoint's logit_scale so that exp(logit_scale) = scale. A random model's
+    cosines spread far wider than a trained one's; at CLIP's 100 its probabilities would all be
+    0 or 1, where differences of scores hide."""
+    path = os.path.join(model_dir, "model.safetensors")
+    with open(path, "r+b") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        info = json.loads(f.read(n))["logit_scale"]
+        assert info["dtype"] == "F32"
+        f.seek(8 + n + info["data_offsets"][0])
+        f.write(struct.pack("<f", math.log(scale)))
+
+def max_diff(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape:
+        return math.inf
+    return float(np.max(np.abs(a - b))) if a.size else 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# Reference
+
+
+def preprocess(rgb, cfg):
+    """HF CLIPImageProcessor (Pillow path) for an HxWx3 uint8 array: CHW float32."""
+    img = Image.fromarray(rgb, "RGB")
+    w, h = img.size
+    edge = cfg["size"]["shortest_edge"] if isinstance(cfg["size"], dict) else cfg["size"]
+    size = (edge, int(edge * h / w)) if w <= h else (int(edge * w / h), edge)
+    a = np.array(img.resize(size, resample=Image.BICUBIC, reducing_gap=None))
+    crop = cfg["crop_size"]
+    ch, cw = (crop["height"], crop["width"]) if isinstance(crop, dict) else (crop, crop)
+    top, left = (a.shape[0] - ch) // 2, (a.shape[1] - cw) // 2
+    a = a[top:top + ch, left:left + cw]
+    x = (a.astype(np.float64) * cfg.get("rescale_factor", 1 / 255)).astype(np.float32)
+    x = (x - np.array(cfg["image_mean"], np.float32)) / np.array(cfg["image_std"], np.float32)
+    return x.transpose(2, 0, 1)
+
+
+def normalise(x):
+    x = np.asarray(x, np.float64)
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def softmax(x):
+    e = np.exp(np.asarray(x, np.float64) - np.max(x))
+    return e / e.sum()
+
+
+class Reference:
+    def __init__(self, model_dir):
+        self.model = clip_reference.ClipReference.load(model_dir)
+        self.tokenizer = clip_tokenizer.ClipTokenizer(os.path.join(model_dir, "vocab.json"),
+                                                      os.path.join(model_dir, "merges.txt"))
+        with open(os.path.join(model_dir, "preprocessor_config.json")) as f:
+            self.cfg = json.load(f)
+        self.prompts = {}
+        self.images = {}
+
+    def prompt(self, text):
+        if text not in self.prompts:
+            self.prompts[text] = normalise(self.model.text_embeds([self.tokenizer.encode(text)])[0])
+        return self.prompts[text]
+
+    def label(self, templates, label):
+        return normalise(np.mean([self.prompt(t.replace("{}", label)) for t in templates], axis=0))
+
+    def image(self, frame):
+        key = frame.tobytes()
+        if key not in self.images:
+            self.images[key] = normalise(self.model.image_embeds(preprocess(frame, self.cfg)))
+        return self.images[key]
+
+    def probs(self, frame, templates, labels, negatives=()):
+        """Joint softmax over labels then negatives."""
+        texts = np.array([self.label(templates, x) for x in list(labels) + list(negatives)])
+        return softmax(self.model.logit_scale_exp * (texts @ self.image(frame)))
+
+
+# --------------------------------------------------------------------------------------------
+# Harness
+
+
+def frame(seed):
+    return np.random.default_rng(seed).integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)
+
+
+def values(s, name):
+    v = s.get_value(name)
+    return list(v) if v is not None else None
+
+
+class Harness:
+    """clipclassify alone in a pipeline, fed and drained through two pads of ours."""
+
+    def __init__(self, **props):
+        self.pipeline = Gst.Pipeline.new()
+        self.element = Gst.ElementFactory.make("clipclassify", "classify")
+        self.element.set_property("threads", 1)
+        self.element.set_property("mode", "sync")
+        for k, v in props.items():
+            self.element.set_property(k.replace("_", "-"), v)
+        self.pipeline.add(self.element)
+        self.src = Gst.Pad.new("src", Gst.PadDirection.SRC)
+        self.sink = Gst.Pad.new("sink", Gst.PadDirection.SINK)
+        self.out = []
+        self.sink.set_chain_function_full(self._chain)
+        self.sink.set_event_function_full(lambda pad, parent, event: True)
+        self.src.link(self.element.get_static_pad("sink"))
+        self.element.get_static_pad("src").link(self.sink)
+        self.src.set_active(True)
+        self.sink.set_active(True)
+        self.bus = self.pipeline.get_bus()
+        self.started = self.pipeline.set_state(Gst.State.PLAYING) != Gst.StateChangeReturn.FAILURE
+        if self.started:
+            self.src.push_event(Gst.Event.new_stream_start("scoring"))
+            caps = f"video/x-raw,format=RGB,width={WIDTH},height={HEIGHT},framerate=30/1"
+            self.src.push_event(Gst.Event.new_caps(Gst.Caps.from_string(caps)))
+            self.segment()
+
+    def _chain(self, pad, parent, buffer):
+        meta = buffer.get_custom_meta(META)
+        self.out.append((buffer.pts, meta.get_structure().copy() if meta else None))
+        return Gst.FlowReturn.OK
+
+    def segment(self, base=0):
+        seg = Gst.Segment()
+        seg.init(Gst.Format.TIME)
+        seg.base = base
+        self.src.push_event(Gst.Event.new_segment(seg))
+
+    def flush(self):
+        self.src.push_event(Gst.Event.new_flush_start())
+        self.src.push_event(Gst.Event.new_flush_stop(True))
+        self.segment()
+
+    def push(self, rgb, pts):
+        """Pushes a frame; returns the meta structure of the buffer that came out (sync mode)."""
+        buffer = Gst.Buffer.new_wrapped(rgb.tobytes())
+        buffer.pts = pts
+        buffer.duration = Gst.SECOND // 30
+        n = len(self.out)
+        ret = self.src.push(buffer)
+        check(ret == Gst.FlowReturn.OK and len(self.out) == n + 1, f"push at {pts}: {ret}")
+        return self.out[-1][1] if len(self.out) > n else None
+
+    def messages(self, types=Gst.MessageType.ELEMENT):
+        out = []
+        while True:
+            m = self.bus.pop_filtered(types)
+            if m is None:
+                return out
+            if m.type == Gst.MessageType.ELEMENT:
+                if m.get_structure().get_name() == "clipclassify":
+                    out.append(m.get_structure().copy())
+            else:
+                out.append(m)
+
+    def errors(self):
+        return self.messages(Gst.MessageType.ERROR | Gst.MessageType.WARNING)
+
+    def close(self):
+        self.pipeline.set_state(Gst.State.NULL)
+        self.src.set_active(False)
+        self.sink.set_active(False)
+
+
+# --------------------------------------------------------------------------------------------
+# Tests
+
+
+def test_ensembles(ref, model_dir):
+    labels = ["cat", "dog", "a red car"]
+    spec = "a photo of a {}. | a drawing of the {}.|| {} \\| art"
+    templates = ["a photo of a {}.", "a drawing of the {}.", "{} | art"]
+    h = Harness(model=model_dir, labels=",".join(labels), template=spec)
+    check(h.started, "ensembles: the element starts")
+    for i in range(2):
+        f = frame(10 + i)
+        s = h.push(f, i * Gst.SECOND // 30)
+        if s is None:
+            continue
+        d = max_diff(values(s, "scores"), ref.probs(f, templates, labels))
+        check(d <= TOLERANCE, f"ensembles: frame {i}: scores = the reference's ensemble "
+              f"(max diff {d:.2e})")
+        single = max_diff(values(s, "scores"), ref.probs(f, templates[:1], labels))
+        check(single > 100 * TOLERANCE, f"ensembles: frame {i}: not the first template's "
+              f"scores (they differ by {single:.2e})")
+    # a named set, while playing
+    h.element.set_property("template", "imagenet-7")
+    f = frame(12)
+    s = h.push(f, Gst.SECOND)
+    if s is not None:
+        d = max_diff(values(s, "scores"), ref.probs(f, IMAGENET_7, labels))
+        check(d <= TOLERANCE, f"ensembles: template=imagenet-7 set while playing "
+              f"(max diff {d:.2e})")
+    # a member without {}: a warning, the previous set stays
+    h.element.set_property("template", "a photo of a {}.|oops")
+    # (the failure surfaces on the streaming thread with the next buffer)
+    h.push(f, Gst.SECOND * 2)
+    s = h.push(f, Gst.SECOND * 3)
+    warnings = [m for m in h.errors() if m.type == Gst.MessageType.WARNING]
+    check(len(warnings) == 1 and "oops" in warnings[0].parse_warning()[0].message,
+          f"ensembles: a member without {{}} is a warning naming it "
+          f"({[w.parse_warning()[0].message for w in warnings]})")
+    if s is not None:
+        d = max_diff(values(s, "scores"), ref.probs(f, IMAGENET_7, labels))
+        check(d <= TOLERANCE, "ensembles: after a bad template the previous set stays")
+    h.close()
+
+
+def main():
+    Gst.init(None)
+    build_dir = os.environ.get("CLIP_TEST_BUILD_DIR")
+    with tempfile.TemporaryDirectory(prefix="test-element-scoring-", dir=build_dir) as d:
+        model_dir = os.path.join(d, "tiny")
+        make_checkpoint.make_checkpoint(model_dir, preset="tiny", seed=6)
+        set_logit_scale(model_dir, 8.0)
+        ref = Reference(model_dir)
+
+        test_ensembles(ref, model_dir)
+
+    print(f"{len(failures)} failure(s)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
