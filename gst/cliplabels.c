@@ -65,12 +65,38 @@ ClipLabelSet *
 clip_label_set_build (ClipContext *ctx, ClipLabelCache *cache, const char *labels_text,
                       const char *template_, GError **error)
 {
+  return clip_label_set_build_full (ctx, cache, labels_text, NULL, template_, error);
+}
+
+/* The negative labels of text, less those that are also labels. */
+static char **
+clip_negatives_parse (const char *text, char **labels)
+{
+  char **parsed = clip_labels_parse (text);
+  GPtrArray *kept = g_ptr_array_new ();
+
+  for (char **p = parsed; *p; p++) {
+    if (g_strv_contains ((const char *const *) labels, *p))
+      g_free (*p);
+    else
+      g_ptr_array_add (kept, *p);
+  }
+  g_free (parsed);
+  g_ptr_array_add (kept, NULL);
+  return (char **) g_ptr_array_free (kept, FALSE);
+}
+
+ClipLabelSet *
+clip_label_set_build_full (ClipContext *ctx, ClipLabelCache *cache, const char *labels_text,
+                           const char *negative_text, const char *template_, GError **error)
+{
   ClipModel *model;
   ClipLabelSet *set;
   char **templates = NULL, **prompts = NULL;
   GPtrArray *missing = NULL;
   float *computed = NULL, *gathered = NULL;
-  guint i, t, n_templates, n_prompts;
+  guint i, t, n_templates, n_prompts, n_all;
+  char **all = NULL;
   int dim;
 
   g_return_val_if_fail (ctx != NULL, NULL);
@@ -94,16 +120,22 @@ clip_label_set_build (ClipContext *ctx, ClipLabelCache *cache, const char *label
   set->dim = dim;
   set->labels = clip_labels_parse (labels_text);
   set->n_labels = g_strv_length (set->labels);
-  set->embeddings = g_new0 (float, (gsize) MAX (set->n_labels, 1) * dim);
+  set->negative_labels = clip_negatives_parse (negative_text, set->labels);
+  set->n_negative = g_strv_length (set->negative_labels);
+  n_all = set->n_labels + set->n_negative;
+  set->embeddings = g_new0 (float, (gsize) MAX (n_all, 1) * dim);
+  /* labels then negatives, as the embeddings are laid out */
+  all = g_new0 (char *, n_all + 1);
+  for (i = 0; i < n_all; i++)
+    all[i] = i < set->n_labels ? set->labels[i] : set->negative_labels[i - set->n_labels];
 
   /* prompts [label][template]: each is cached on its own, so a new label costs its own prompts
    * and a new template only the prompts it makes */
-  n_prompts = set->n_labels * n_templates;
+  n_prompts = n_all * n_templates;
   prompts = g_new0 (char *, n_prompts + 1);
   missing = g_ptr_array_new ();
   for (i = 0; i < n_prompts; i++) {
-    prompts[i] = clip_format_prompt (templates[i % n_templates], set->labels[i / n_templates],
-                                     error);
+    prompts[i] = clip_format_prompt (templates[i % n_templates], all[i / n_templates], error);
     if (!prompts[i])
       goto failed;
     /* A prompt listed twice is computed once. */
@@ -126,7 +158,7 @@ clip_label_set_build (ClipContext *ctx, ClipLabelCache *cache, const char *label
   }
 
   gathered = g_new (float, (gsize) n_templates * dim);
-  for (i = 0; i < set->n_labels; i++) {
+  for (i = 0; i < n_all; i++) {
     for (t = 0; t < n_templates; t++) {
       const float *embedding = g_hash_table_lookup (cache->embeddings,
                                                     prompts[i * n_templates + t]);
@@ -141,6 +173,7 @@ clip_label_set_build (ClipContext *ctx, ClipLabelCache *cache, const char *label
   g_ptr_array_unref (missing);
   g_strfreev (prompts);
   g_strfreev (templates);
+  g_free (all);
   return set;
 
   /* ERRORS */
@@ -149,6 +182,7 @@ failed:
   g_ptr_array_unref (missing);
   g_strfreev (prompts);
   g_strfreev (templates);
+  g_free (all);
   clip_label_set_unref (set);
   return NULL;
 }
@@ -167,6 +201,7 @@ clip_label_set_unref (ClipLabelSet *set)
   if (!set || !g_atomic_int_dec_and_test (&set->ref_count))
     return;
   g_strfreev (set->labels);
+  g_strfreev (set->negative_labels);
   g_free (set->embeddings);
   g_free (set);
 }

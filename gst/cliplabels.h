@@ -19,8 +19,11 @@ typedef struct {
   gint ref_count;
   guint n_labels;
   char **labels;              /* n_labels + NULL, as the user wrote them (unescaped, trimmed) */
-  float *embeddings;          /* [n_labels, dim], L2-normalised text embeddings of the prompts */
+  float *embeddings;          /* [n_labels + n_negative, dim], L2-normalised text embeddings:
+                               * the labels', then the negative labels' */
   int dim;
+  guint n_negative;           /* "none of these" labels, scored in the same softmax */
+  char **negative_labels;     /* n_negative + NULL */
 } ClipLabelSet;
 
 /* Splits the `labels` property value (clip_labels_split). Labels are separated by commas, or by
@@ -46,6 +49,11 @@ guint64 clip_label_cache_get_n_computed (const ClipLabelCache *cache);
 ClipLabelSet *clip_label_set_build (ClipContext *ctx, ClipLabelCache *cache,
                                     const char *labels_text, const char *template_,
                                     GError **error);
+/* ... with negative labels (same syntax as labels; one that is also a label is dropped from the
+ * negatives: a label cannot be both). */
+ClipLabelSet *clip_label_set_build_full (ClipContext *ctx, ClipLabelCache *cache,
+                                         const char *labels_text, const char *negative_text,
+                                         const char *template_, GError **error);
 ClipLabelSet *clip_label_set_ref (ClipLabelSet *set);
 void clip_label_set_unref (ClipLabelSet *set);
 

@@ -5,18 +5,41 @@
  */
 #include "clipresult.h"
 
+/* The values the top lists rank. */
+static const double *
+clip_result_ranked (const ClipResult *result)
+{
+  return result->scores;
+}
+
+/* The highest negative label's probability: a label must beat it to count. -1 without
+ * negatives. */
+static double
+clip_result_bar (const ClipResult *result)
+{
+  const ClipLabelSet *set = result->labels;
+  const double *values = clip_result_ranked (result);
+  double bar = -1.0;
+
+  for (guint j = 0; j < set->n_negative; j++)
+    bar = MAX (bar, values[set->n_labels + j]);
+  return bar;
+}
+
 guint
 clip_result_top (const ClipResult *result, guint top_k, double threshold, guint *indices)
 {
+  const double *values = clip_result_ranked (result);
+  double bar = clip_result_bar (result);
   guint n = 0, i, j;
 
   /* Insertion into a list of at most top_k: label sets are small and top_k smaller. */
   for (i = 0; i < result->labels->n_labels; i++) {
-    double score = result->scores[i];
+    double score = values[i];
 
-    if (score < threshold)
+    if (score < threshold || score <= bar)
       continue;
-    for (j = n; j > 0 && result->scores[indices[j - 1]] < score; j--) {
+    for (j = n; j > 0 && values[indices[j - 1]] < score; j--) {
       if (j < top_k)
         indices[j] = indices[j - 1];
     }
@@ -27,6 +50,24 @@ clip_result_top (const ClipResult *result, guint top_k, double threshold, guint 
     }
   }
   return n;
+}
+
+gboolean
+clip_result_best (const ClipResult *result, guint *index)
+{
+  const ClipLabelSet *set = result->labels;
+  const double *values = clip_result_ranked (result);
+  guint best = 0, i;
+
+  if (set->n_labels == 0)
+    return FALSE;
+  for (i = 1; i < set->n_labels; i++)
+    if (values[i] > values[best])
+      best = i;
+  if (values[best] <= clip_result_bar (result))
+    return FALSE;
+  *index = best;
+  return TRUE;
 }
 
 static void
@@ -49,34 +90,50 @@ append_double (GValue *array, double number)
   gst_value_array_append_and_take_value (array, &value);
 }
 
+const char *
+clip_result_top_label (const ClipResult *result)
+{
+  guint best;
+
+  return clip_result_best (result, &best) ? result->labels->labels[best] : "";
+}
+
 GstStructure *
 clip_result_to_structure (const ClipResult *result, guint top_k, double threshold,
                           GstClockTime timestamp, GstClockTime stream_time,
                           GstClockTime running_time)
 {
   const ClipLabelSet *set = result->labels;
+  const double *ranked = clip_result_ranked (result);
   GValue labels = G_VALUE_INIT, scores = G_VALUE_INIT;
+  GValue negative_labels = G_VALUE_INIT, negative_scores = G_VALUE_INIT;
   GValue top_labels = G_VALUE_INIT, top_scores = G_VALUE_INIT;
   GstStructure *s;
   guint *top, n_top, best = 0, i;
+  gboolean has_best;
 
   g_value_init (&labels, GST_TYPE_ARRAY);
   g_value_init (&scores, GST_TYPE_ARRAY);
+  g_value_init (&negative_labels, GST_TYPE_ARRAY);
+  g_value_init (&negative_scores, GST_TYPE_ARRAY);
   g_value_init (&top_labels, GST_TYPE_ARRAY);
   g_value_init (&top_scores, GST_TYPE_ARRAY);
 
   for (i = 0; i < set->n_labels; i++) {
     append_string (&labels, set->labels[i]);
     append_double (&scores, result->scores[i]);
-    if (result->scores[i] > result->scores[best])
-      best = i;
   }
+  for (i = 0; i < set->n_negative; i++) {
+    append_string (&negative_labels, set->negative_labels[i]);
+    append_double (&negative_scores, result->scores[set->n_labels + i]);
+  }
+  has_best = clip_result_best (result, &best);
 
   top = g_new (guint, MAX (MIN (top_k, set->n_labels), 1));
   n_top = clip_result_top (result, top_k, threshold, top);
   for (i = 0; i < n_top; i++) {
     append_string (&top_labels, set->labels[top[i]]);
-    append_double (&top_scores, result->scores[top[i]]);
+    append_double (&top_scores, ranked[top[i]]);
   }
   g_free (top);
 
@@ -84,11 +141,13 @@ clip_result_to_structure (const ClipResult *result, guint top_k, double threshol
   s = gst_structure_new_empty (CLIP_RESULT_MESSAGE_NAME);
   gst_structure_take_value (s, "labels", &labels);
   gst_structure_take_value (s, "scores", &scores);
+  gst_structure_take_value (s, "negative-labels", &negative_labels);
+  gst_structure_take_value (s, "negative-scores", &negative_scores);
   gst_structure_take_value (s, "top-labels", &top_labels);
   gst_structure_take_value (s, "top-scores", &top_scores);
   gst_structure_set (s,
-      "top-label", G_TYPE_STRING, set->n_labels > 0 ? set->labels[best] : "",
-      "top-score", G_TYPE_DOUBLE, set->n_labels > 0 ? result->scores[best] : 0.0,
+      "top-label", G_TYPE_STRING, has_best ? set->labels[best] : "",
+      "top-score", G_TYPE_DOUBLE, has_best ? ranked[best] : 0.0,
       "analysed-pts", G_TYPE_UINT64,
       (guint64) (result->pts == CLIP_WORKER_NO_PTS ? GST_CLOCK_TIME_NONE : result->pts),
       "latency", G_TYPE_UINT64, result->latency_ns,

@@ -6,11 +6,16 @@
  *
  * Fields (the contract documented in the element's SECTION block):
  *   labels        GST_TYPE_ARRAY of G_TYPE_STRING   the whole label set, in label order
- *   scores        GST_TYPE_ARRAY of G_TYPE_DOUBLE   probabilities, same order (sum to 1)
+ *   scores        GST_TYPE_ARRAY of G_TYPE_DOUBLE   probabilities, same order (with the
+ *                                                   negative-scores they sum to 1)
+ *   negative-labels GST_TYPE_ARRAY of G_TYPE_STRING the negative labels (may be empty)
+ *   negative-scores GST_TYPE_ARRAY of G_TYPE_DOUBLE their probabilities, same softmax
  *   top-labels    GST_TYPE_ARRAY of G_TYPE_STRING   best first: at most top-k, each >= threshold
+ *                                                   and above every negative label
  *   top-scores    GST_TYPE_ARRAY of G_TYPE_DOUBLE   their probabilities
- *   top-label     G_TYPE_STRING                     the best label (whatever the threshold)
- *   top-score     G_TYPE_DOUBLE                     its probability
+ *   top-label     G_TYPE_STRING                     the best label (whatever the threshold), ""
+ *                                                   when a negative label scores as high
+ *   top-score     G_TYPE_DOUBLE                     its probability (0 with "")
  *   analysed-pts  G_TYPE_UINT64                     PTS of the analysed frame
  *   latency       G_TYPE_UINT64                     inference time on the worker, ns
  *   rescored      G_TYPE_BOOLEAN                    TRUE: an earlier frame's embedding scored
@@ -30,9 +35,14 @@ G_BEGIN_DECLS
 
 #define CLIP_RESULT_MESSAGE_NAME "clipclassify"
 
-/* Indices of the top-k scores >= threshold, best first (ties in label order); returns how many
- * were written to indices (room for MIN (top_k, n_labels)). */
+/* Indices of the top-k scores >= threshold and above every negative label's, best first (ties
+ * in label order); returns how many were written to indices (room for MIN (top_k, n_labels)). */
 guint clip_result_top (const ClipResult *result, guint top_k, double threshold, guint *indices);
+/* The best label (whatever the threshold): FALSE when there is none or a negative label scores
+ * at least as high. */
+gboolean clip_result_best (const ClipResult *result, guint *index);
+/* Its name, or "". */
+const char *clip_result_top_label (const ClipResult *result);
 
 GstStructure *clip_result_to_structure (const ClipResult *result, guint top_k, double threshold,
                                         GstClockTime timestamp, GstClockTime stream_time,

@@ -26,6 +26,7 @@ struct _ClipWorker {
   char *labels_text;
   char *template_;
   GError *labels_error;
+  char *negative_text;        /* negative labels (set_labels_full) */
 
   /* the slot */
   gpointer job_frame;         /* pending, not yet taken by the worker */
@@ -91,6 +92,7 @@ clip_worker_free (ClipWorker *worker)
   g_clear_error (&worker->labels_error);
   g_free (worker->labels_text);
   g_free (worker->template_);
+  g_free (worker->negative_text);
   g_mutex_clear (&worker->lock);
   g_cond_clear (&worker->cond);
   g_free (worker);
@@ -102,10 +104,13 @@ clip_label_set_same (const ClipLabelSet *a, const ClipLabelSet *b)
 {
   if (!a || !b)
     return a == b;
-  return a->n_labels == b->n_labels && a->dim == b->dim
+  return a->n_labels == b->n_labels && a->n_negative == b->n_negative && a->dim == b->dim
       && g_strv_equal ((const char *const *) a->labels, (const char *const *) b->labels)
-      && (a->n_labels == 0
-          || memcmp (a->embeddings, b->embeddings, sizeof (float) * a->n_labels * a->dim) == 0);
+      && g_strv_equal ((const char *const *) a->negative_labels,
+                       (const char *const *) b->negative_labels)
+      && (a->n_labels + a->n_negative == 0
+          || memcmp (a->embeddings, b->embeddings,
+                     sizeof (float) * (a->n_labels + a->n_negative) * a->dim) == 0);
 }
 
 /* probs of the kept embedding (or of the frame just analysed) against labels, as a result. */
@@ -113,14 +118,14 @@ static ClipResult *
 clip_worker_make_result (ClipWorker *worker, ClipLabelSet *labels)
 {
   ClipResult *result = g_new0 (ClipResult, 1);
-  float *probs = g_new (float, labels->n_labels);
-  guint i;
+  /* labels and negative labels in one softmax */
+  guint n = labels->n_labels + labels->n_negative, i;
+  float *probs = g_new (float, n);
 
-  clip_score (worker->model, worker->image, labels->embeddings, (int) labels->n_labels, NULL,
-              probs);
+  clip_score (worker->model, worker->image, labels->embeddings, (int) n, NULL, probs);
   result->labels = labels;
-  result->scores = g_new (double, labels->n_labels);
-  for (i = 0; i < labels->n_labels; i++)
+  result->scores = g_new (double, n);
+  for (i = 0; i < n; i++)
     result->scores[i] = probs[i];
   g_free (probs);
   return result;
@@ -176,14 +181,16 @@ clip_worker_build_labels (ClipWorker *worker)
   GError *error = NULL;
   gboolean changed = FALSE;
   char *text = g_strdup (worker->labels_text);
+  char *negative = g_strdup (worker->negative_text);
   char *template_ = g_strdup (worker->template_);
   guint64 generation = worker->labels_generation;
 
   worker->labels_built = generation;
   g_mutex_unlock (&worker->lock);
 
-  set = clip_label_set_build (worker->ctx, worker->cache, text, template_, &error);
+  set = clip_label_set_build_full (worker->ctx, worker->cache, text, negative, template_, &error);
   g_free (text);
+  g_free (negative);
   g_free (template_);
 
   g_mutex_lock (&worker->lock);
@@ -363,6 +370,13 @@ void
 clip_worker_set_labels (ClipWorker *worker, guint64 generation, const char *labels_text,
                         const char *template_)
 {
+  clip_worker_set_labels_full (worker, generation, labels_text, NULL, template_);
+}
+
+void
+clip_worker_set_labels_full (ClipWorker *worker, guint64 generation, const char *labels_text,
+                             const char *negative_text, const char *template_)
+{
   g_return_if_fail (worker != NULL);
 
   g_mutex_lock (&worker->lock);
@@ -370,6 +384,8 @@ clip_worker_set_labels (ClipWorker *worker, guint64 generation, const char *labe
     worker->labels_generation = generation;
     g_free (worker->labels_text);
     worker->labels_text = g_strdup (labels_text);
+    g_free (worker->negative_text);
+    worker->negative_text = g_strdup (negative_text);
     g_free (worker->template_);
     worker->template_ = g_strdup (template_);
     g_cond_broadcast (&worker->cond);

@@ -38,7 +38,8 @@ G_BEGIN_DECLS
 
 typedef struct {
   ClipLabelSet *labels;       /* the set the frame was scored against (a reference) */
-  double *scores;             /* [labels->n_labels] probabilities, label order */
+  double *scores;             /* [labels->n_labels + labels->n_negative] probabilities of one
+                               * softmax: labels, then negative labels */
   guint64 pts;                /* of the analysed frame, CLIP_WORKER_NO_PTS if it had none */
   guint64 latency_ns;         /* frame taken by the worker -> scores ready (re-score: the same
                                * as the frame's own result) */
@@ -70,6 +71,10 @@ void clip_worker_stop (ClipWorker *worker);
  * racing property setters cannot leave an old vocabulary in place. Wakes the worker. */
 void clip_worker_set_labels (ClipWorker *worker, guint64 generation, const char *labels_text,
                              const char *template_);
+/* ... with negative labels (clip_label_set_build_full), scored in the same softmax. */
+void clip_worker_set_labels_full (ClipWorker *worker, guint64 generation,
+                                  const char *labels_text, const char *negative_text,
+                                  const char *template_);
 
 /* TRUE wakes every waiter, which returns at once; FALSE also forgets the pending frame, the
  * results and the kept embedding, and disowns the inference in progress, whose result will be

@@ -32,12 +32,16 @@
  *
  * - `labels` (GST_TYPE_ARRAY of strings): the whole label set, in label order.
  * - `scores` (GST_TYPE_ARRAY of doubles): the probability of each label, same order (softmax
- *   over the set: they sum to 1).
+ *   over the set and the negative labels: with `negative-scores` they sum to 1).
+ * - `negative-labels`, `negative-scores` (GST_TYPE_ARRAY of strings, of doubles): the
+ *   #GstClipClassify:negative-labels and their probabilities in the same softmax (empty arrays
+ *   without negative labels).
  * - `top-labels` (GST_TYPE_ARRAY of strings): the best labels first, at most
- *   #GstClipClassify:top-k of them, each scoring at least #GstClipClassify:threshold.
+ *   #GstClipClassify:top-k of them, each scoring at least #GstClipClassify:threshold and more
+ *   than every negative label.
  * - `top-scores` (GST_TYPE_ARRAY of doubles): their probabilities.
  * - `top-label` (string), `top-score` (double): the best label and its probability, whatever
- *   the threshold.
+ *   the threshold; "" and 0 when a negative label scores at least as much ("none of these").
  * - `analysed-pts` (guint64): the PTS of the analysed frame. In async mode the result is
  *   attached to a later buffer.
  * - `latency` (guint64): how long the worker took for this frame, in nanoseconds (conversion,
@@ -132,6 +136,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_clip_classify_debug);
 #define DEFAULT_PROP_THREADS 0
 #define DEFAULT_PROP_PRECISION GST_CLIP_CLASSIFY_PRECISION_FP32
 #define DEFAULT_PROP_POST_MESSAGES TRUE
+#define DEFAULT_PROP_NEGATIVE_LABELS ""
 
 enum
 {
@@ -147,6 +152,7 @@ enum
   PROP_THREADS,
   PROP_PRECISION,
   PROP_POST_MESSAGES,
+  PROP_NEGATIVE_LABELS,
   PROP_FRAMES_ANALYSED,
   PROP_FRAMES_SKIPPED,
   PROP_LAST_LATENCY,
@@ -179,7 +185,9 @@ struct _GstClipClassify
   char *model_path;
   char *labels;
   char *template_;
-  guint64 labels_generation;     /* bumped by every change of labels or template */
+  char *negative_labels;
+  guint64 labels_generation;     /* bumped by every change of labels, negative-labels or
+                                  * template */
   guint n_labels;                /* of `labels`, parsed */
   guint interval;
   GstClipClassifyMode mode;
@@ -275,18 +283,20 @@ gst_clip_classify_default_model (void)
 static void
 gst_clip_classify_relabel (GstClipClassify *self)
 {
-  char *labels, *template_;
+  char *labels, *negative, *template_;
   guint64 generation;
 
   GST_OBJECT_LOCK (self);
   labels = g_strdup (self->labels);
+  negative = g_strdup (self->negative_labels);
   template_ = g_strdup (self->template_);
   generation = self->labels_generation;
   GST_OBJECT_UNLOCK (self);
 
   /* Racing setters may arrive here out of order: the worker keeps the newest generation. */
-  clip_worker_set_labels (self->worker, generation, labels, template_);
+  clip_worker_set_labels_full (self->worker, generation, labels, negative, template_);
   g_free (labels);
+  g_free (negative);
   g_free (template_);
 }
 
@@ -329,13 +339,14 @@ gst_clip_classify_set_property (GObject *object, guint prop_id, const GValue *va
       break;
     }
     case PROP_LABELS:
+    case PROP_NEGATIVE_LABELS:
     case PROP_TEMPLATE:{
       char *text = g_value_dup_string (value);
       char **parsed = NULL;
 
       if (prop_id == PROP_LABELS)
         parsed = clip_labels_parse (text);
-      else if (!text)
+      else if (prop_id == PROP_TEMPLATE && !text)
         text = g_strdup (DEFAULT_PROP_TEMPLATE);
 
       GST_OBJECT_LOCK (self);
@@ -343,6 +354,9 @@ gst_clip_classify_set_property (GObject *object, guint prop_id, const GValue *va
         g_free (self->labels);
         self->labels = text;
         self->n_labels = g_strv_length (parsed);
+      } else if (prop_id == PROP_NEGATIVE_LABELS) {
+        g_free (self->negative_labels);
+        self->negative_labels = text;
       } else {
         g_free (self->template_);
         self->template_ = text;
@@ -440,6 +454,9 @@ gst_clip_classify_get_property (GObject *object, guint prop_id, GValue *value,
       break;
     case PROP_TEMPLATE:
       g_value_set_string (value, self->template_);
+      break;
+    case PROP_NEGATIVE_LABELS:
+      g_value_set_string (value, self->negative_labels);
       break;
     case PROP_INTERVAL:
       g_value_set_uint (value, self->interval);
@@ -1114,6 +1131,7 @@ gst_clip_classify_finalize (GObject *object)
   g_clear_pointer (&self->renderer, clip_overlay_free);
   g_free (self->model_path);
   g_free (self->labels);
+  g_free (self->negative_labels);
   g_free (self->template_);
 
   G_OBJECT_CLASS (parent_class)->finalize (object);
@@ -1125,6 +1143,7 @@ gst_clip_classify_init (GstClipClassify *self)
   self->model_path = gst_clip_classify_default_model ();
   self->labels = g_strdup (DEFAULT_PROP_LABELS);
   self->template_ = g_strdup (DEFAULT_PROP_TEMPLATE);
+  self->negative_labels = g_strdup (DEFAULT_PROP_NEGATIVE_LABELS);
   self->labels_generation = 1;
   self->interval = DEFAULT_PROP_INTERVAL;
   self->mode = DEFAULT_PROP_MODE;
@@ -1138,8 +1157,8 @@ gst_clip_classify_init (GstClipClassify *self)
 
   self->worker = clip_worker_new (clip_frame_prepare, clip_frame_converter_new (),
       (GDestroyNotify) clip_frame_converter_free, (GDestroyNotify) clip_frame_free);
-  clip_worker_set_labels (self->worker, self->labels_generation, self->labels,
-                          self->template_);
+  clip_worker_set_labels_full (self->worker, self->labels_generation, self->labels,
+                               self->negative_labels, self->template_);
   clip_worker_set_rescore (self->worker, self->mode == GST_CLIP_CLASSIFY_MODE_ASYNC);
 
   /* Never passthrough: results are added as meta, so buffers must be writable. */
@@ -1321,6 +1340,27 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
       g_param_spec_boolean ("post-messages", "Post messages",
           "Post a \"clipclassify\" element message for every result",
           DEFAULT_PROP_POST_MESSAGES,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_DOC_SHOW_DEFAULT));
+
+  /**
+   * GstClipClassify:negative-labels:
+   *
+   * "None of these": labels that are scored in the same softmax as #GstClipClassify:labels
+   * but are never an answer (same syntax as #GstClipClassify:labels; one that is also a label
+   * counts as a label). `labels`/`scores` keep the labels' probabilities (of the joint softmax),
+   * and `negative-labels`/`negative-scores` carry these. `top-labels`/`top-scores` and the overlay
+   * hold only labels whose probability exceeds every negative label's (and passes
+   * #GstClipClassify:threshold); `top-label` is the best label if it does, else "" with a
+   * `top-score` of 0, and the overlay then shows nothing. Empty (the default): none. Can be changed
+   * while playing, like #GstClipClassify:labels.
+   */
+  g_object_class_install_property (gobject_class, PROP_NEGATIVE_LABELS,
+      g_param_spec_string ("negative-labels", "Negative labels",
+          "\"None of these\" labels, scored in the same softmax as labels but never an answer: "
+          "a label enters top-labels only above all of them (same syntax as labels; empty = "
+          "none). Settable while playing",
+          DEFAULT_PROP_NEGATIVE_LABELS,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING |
           GST_PARAM_DOC_SHOW_DEFAULT));
 

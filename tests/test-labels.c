@@ -113,6 +113,42 @@ test_ensemble_cache (void)
   clip_label_cache_free (cache);
 }
 
+/* Negative labels: after the labels in the embeddings, a label never both, cached like labels. */
+static void
+test_negatives (void)
+{
+  ClipLabelCache *cache = clip_label_cache_new ();
+  int dim = clip_model_get_embedding_dim (model);
+  GError *error = NULL;
+  ClipLabelSet *set = clip_label_set_build_full (ctx, cache, "cat, dog", " nothing, dog,a wall ",
+                                                 "a {}|art of the {}.", &error);
+  const char *all[] = { "cat", "dog", "nothing", "a wall" };
+  float want[4 * 64];
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (set->n_labels, ==, 2);
+  g_assert_cmpuint (set->n_negative, ==, 2);
+  g_assert_cmpstr (set->negative_labels[0], ==, "nothing");
+  g_assert_cmpstr (set->negative_labels[1], ==, "a wall");
+  g_assert_null (set->negative_labels[2]);
+  g_assert_cmpuint (clip_label_cache_get_n_computed (cache), ==, 8);
+  g_assert_cmpint (dim, <=, 64);
+  g_assert_true (clip_embed_labels (ctx, "a {}|art of the {}.", all, 4, want, &error));
+  for (int i = 0; i < 4 * dim; i++)
+    g_assert_cmpfloat_with_epsilon (set->embeddings[i], want[i], 1e-6);
+  clip_label_set_unref (set);
+
+  /* a negative turned label: nothing new to compute */
+  set = clip_label_set_build_full (ctx, cache, "cat, dog, nothing", "a wall",
+                                   "a {}|art of the {}.", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (set->n_labels, ==, 3);
+  g_assert_cmpuint (set->n_negative, ==, 1);
+  g_assert_cmpuint (clip_label_cache_get_n_computed (cache), ==, 8);
+  clip_label_set_unref (set);
+  clip_label_cache_free (cache);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -141,6 +177,7 @@ main (int argc, char **argv)
   g_assert_no_error (error);
 
   g_test_add_func ("/labels/ensemble-cache", test_ensemble_cache);
+  g_test_add_func ("/labels/negatives", test_negatives);
   status = g_test_run ();
 
   clip_context_free (ctx);

@@ -165,6 +165,7 @@ class Harness:
         self.src = Gst.Pad.new("src", Gst.PadDirection.SRC)
         self.sink = Gst.Pad.new("sink", Gst.PadDirection.SINK)
         self.out = []
+        self.out_buffers = []
         self.sink.set_chain_function_full(self._chain)
         self.sink.set_event_function_full(lambda pad, parent, event: True)
         self.src.link(self.element.get_static_pad("sink"))
@@ -182,6 +183,10 @@ class Harness:
     def _chain(self, pad, parent, buffer):
         meta = buffer.get_custom_meta(META)
         self.out.append((buffer.pts, meta.get_structure().copy() if meta else None))
+        ok, info = buffer.map(Gst.MapFlags.READ)
+        self.out_buffers.append(bytes(info.data) if ok else None)
+        if ok:
+            buffer.unmap(info)
         return Gst.FlowReturn.OK
 
     def segment(self, base=0):
@@ -270,6 +275,103 @@ def test_ensembles(ref, model_dir):
     h.close()
 
 
+def check_negative_rule(s, what, threshold=0.0, top_k=3):
+    """top-labels/top-scores/top-label/top-score follow from scores and negative-scores."""
+    labels, scores = values(s, "labels"), values(s, "scores")
+    negative = values(s, "negative-scores")
+    bar = max(negative) if negative else -1.0
+    ranked = sorted((i for i in range(len(labels)) if scores[i] > bar and scores[i] >= threshold),
+                    key=lambda i: -scores[i])[:top_k]
+    check(values(s, "top-labels") == [labels[i] for i in ranked]
+          and values(s, "top-scores") == [scores[i] for i in ranked],
+          f"{what}: top-labels {values(s, 'top-labels')} = the labels above every negative "
+          f"({[labels[i] for i in ranked]})")
+    best = max(range(len(labels)), key=lambda i: (scores[i], -i))
+    if scores[best] > bar:
+        want = (labels[best], scores[best])
+    else:
+        want = ("", 0.0)
+    got = (s.get_value("top-label"), s.get_value("top-score"))
+    check(got == want, f"{what}: top-label/top-score {got} (expected {want})")
+
+
+def test_negatives(ref, model_dir):
+    labels = ["cat", "dog", "a red car"]
+    templates = ["a photo of a {}."]
+    f = frame(20)
+    # one negative that beats every label on this frame, one that beats none (chosen with the
+    # reference from a few candidates)
+    candidates = ["nothing", "an empty room", "a blank wall", "noise", "static", "darkness",
+                  "a texture", "the floor", "a pattern", "fog"]
+    winner = loser = None
+    for c in candidates:
+        p = ref.probs(f, templates, labels, [c])
+        if p[3] > max(p[:3]) + 0.02 and winner is None:
+            winner = c
+        if p[3] < min(p[:3]) - 0.02 and loser is None:
+            loser = c
+    check(winner is not None and loser is not None,
+          f"negatives: candidates found (beats all: {winner!r}, beats none: {loser!r})")
+    if winner is None or loser is None:
+        return
+
+    h = Harness(model=model_dir, labels=",".join(labels), negative_labels=f" {loser} , cat ",
+                top_k=3)
+    s = h.push(f, 0)
+    if s is not None:
+        want = ref.probs(f, templates, labels, [loser])
+        check(values(s, "negative-labels") == [loser],
+              f"negatives: negative-labels {values(s, 'negative-labels')} (a label listed as "
+              f"negative stays a label)")
+        d = max(max_diff(values(s, "scores"), want[:3]),
+                max_diff(values(s, "negative-scores"), want[3:]))
+        check(d <= TOLERANCE, f"negatives: scores and negative-scores are the reference's joint "
+              f"softmax (max diff {d:.2e})")
+        check(abs(sum(values(s, "scores")) + sum(values(s, "negative-scores")) - 1) < 1e-5,
+              "negatives: scores and negative-scores sum to 1")
+        check(values(s, "top-labels") == [labels[i] for i in np.argsort(-want[:3])],
+              "negatives: a negative below every label takes none out of top-labels")
+        check_negative_rule(s, "negatives (loser)")
+
+    # a negative above every label: "none of these"
+    h.element.set_property("negative-labels", f"{loser},{winner}")
+    s = h.push(f, Gst.SECOND)
+    if s is not None:
+        want = ref.probs(f, templates, labels, [loser, winner])
+        d = max(max_diff(values(s, "scores"), want[:3]),
+                max_diff(values(s, "negative-scores"), want[3:]))
+        check(d <= TOLERANCE, f"negatives (winner): joint softmax (max diff {d:.2e})")
+        check(values(s, "top-labels") == [] and s.get_value("top-label") == ""
+              and s.get_value("top-score") == 0.0,
+              f"negatives (winner): none of these: top-labels {values(s, 'top-labels')}, "
+              f"top-label {s.get_value('top-label')!r}, top-score {s.get_value('top-score')}")
+        check_negative_rule(s, "negatives (winner)")
+    # the message is the meta
+    msgs = h.messages()
+    check(len(msgs) == 2 and values(msgs[-1], "negative-scores") == values(s, "negative-scores"),
+          "negatives: the messages carry the same negative fields")
+    # the threshold and the negatives together, on other frames
+    h.element.set_property("negative-labels", "noise, fog, darkness")
+    h.element.set_property("threshold", 0.2)
+    for i in range(4):
+        s = h.push(frame(30 + i), (2 + i) * Gst.SECOND)
+        if s is not None:
+            check_negative_rule(s, f"negatives, threshold 0.2, frame {i}", threshold=0.2)
+    h.close()
+
+    # the overlay shows nothing for "none of these": the pixels come out untouched
+    h = Harness(model=model_dir, labels=",".join(labels), negative_labels=winner, overlay=True)
+    f_bytes = f.tobytes()
+    h.push(f, 0)
+    out = h.out_buffers[-1] if h.out_buffers else None
+    check(out == f_bytes, "negatives: overlay=true draws nothing when a negative wins")
+    h.element.set_property("negative-labels", loser)
+    h.push(f, Gst.SECOND)
+    out = h.out_buffers[-1] if h.out_buffers else None
+    check(out is not None and out != f_bytes, "negatives: ... and draws the labels when one wins")
+    h.close()
+
+
 def main():
     Gst.init(None)
     build_dir = os.environ.get("CLIP_TEST_BUILD_DIR")
@@ -280,6 +382,7 @@ def main():
         ref = Reference(model_dir)
 
         test_ensembles(ref, model_dir)
+        test_negatives(ref, model_dir)
 
     print(f"{len(failures)} failure(s)")
     return 1 if failures else 0

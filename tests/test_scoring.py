@@ -186,6 +186,37 @@ def test_ensembles(ref, m, pixels, image_emb):
               f"({err.strip()[:120]!r})")
 
 
+def test_negatives(ref, m, pixels, image_emb):
+    labels = ["cat", "dog", "a red car"]
+    negatives = ["nothing", "an empty room"]
+    templates = ["a photo of a {}."]
+    # "dog" is a label already: dropped from the negatives; spaces trimmed
+    out = run_json(["classify", "--threads", "1", "--negative", " nothing, an empty room ,dog",
+                    "--pixels", pixels] + m + labels, "classify --negative")
+    if out is not None:
+        texts = ref.labels(templates, labels + negatives)
+        logits = ref.logits(image_emb, texts)
+        probs = softmax(logits)
+        check(out.get("labels") == labels and out.get("negative-labels") == negatives,
+              f"classify --negative: labels {out.get('labels')}, negative-labels "
+              f"{out.get('negative-labels')} (a negative that is also a label is dropped)")
+        d = max(max_diff(out.get("logits"), logits[:3]), max_diff(out.get("negative-logits"),
+                                                                  logits[3:]))
+        check(d <= LOGIT_TOL, f"classify --negative: logits and negative-logits match the "
+              f"reference ({d:.2e})")
+        d = max(max_diff(out.get("probs"), probs[:3]), max_diff(out.get("negative-probs"),
+                                                                probs[3:]))
+        check(d <= PROB_TOL, f"classify --negative: probs and negative-probs are one softmax "
+              f"over labels and negatives ({d:.2e})")
+        total = sum(out.get("probs", [])) + sum(out.get("negative-probs", []))
+        check(abs(total - 1) < 1e-5, f"classify --negative: all probs sum to 1 ({total})")
+    # without --negative: the form of before, no negative fields
+    out = run_json(["classify", "--threads", "1", "--pixels", pixels] + m + labels, "classify")
+    if out is not None:
+        check(sorted(out) == ["labels", "logits", "probs"], f"classify without --negative: "
+              f"fields {sorted(out)}")
+
+
 def test_imagenet_80(ref, m, pixels, image_emb, imagenet_80):
     labels = ["cat", "dog"]
     out = run_json(["classify", "--threads", "1", "--template", "imagenet-80", "--pixels",
@@ -218,6 +249,7 @@ def main():
 
         test_ensembles(ref, m, pixels, image_emb)
         test_imagenet_80(ref, m, pixels, image_emb, IMAGENET_80)
+        test_negatives(ref, m, pixels, image_emb)
 
     print(f"{len(failures)} failure(s)")
     return 1 if failures else 0

@@ -28,6 +28,7 @@ typedef struct {
   int n_threads;
   char *precision;
   char *template_;
+  char *negative;            /* --negative: comma-separated negative labels */
   char *pixels_path;
   char *out_path;
   int max_length;
@@ -41,6 +42,7 @@ enum {
   OPT_OUT = 1 << 2,
   OPT_MAX_LENGTH = 1 << 3,
   OPT_THREADS = 1 << 4,      /* with --precision: the commands that run the model */
+  OPT_NEGATIVE = 1 << 5,
 };
 
 typedef struct {
@@ -219,6 +221,40 @@ load_pixels (ClipContext *ctx, const char *pixels_path, const char *image_path, 
     clip_image_clear (&image);
   }
   return pixels;
+}
+
+/* The --negative labels (clip_labels_split syntax), less any that is also one of labels. */
+static char **
+parse_negatives (const char *text, char *const *labels, int n_labels)
+{
+  char **parsed = clip_labels_split (text);
+  GPtrArray *kept = g_ptr_array_new ();
+
+  for (char **p = parsed; *p; p++) {
+    gboolean positive = FALSE;
+
+    for (int i = 0; i < n_labels && !positive; i++)
+      positive = g_str_equal (labels[i], *p);
+    if (positive)
+      g_free (*p);
+    else
+      g_ptr_array_add (kept, *p);
+  }
+  g_free (parsed);
+  g_ptr_array_add (kept, NULL);
+  return (char **) g_ptr_array_free (kept, FALSE);
+}
+
+static void
+json_append_strings (GString *json, char *const *strings, int n)
+{
+  g_string_append_c (json, '[');
+  for (int i = 0; i < n; i++) {
+    if (i > 0)
+      g_string_append (json, ", ");
+    json_append_string (json, strings[i]);
+  }
+  g_string_append_c (json, ']');
 }
 
 /* Fails early, before the model loads, on a template value clip_embed_labels would refuse. */
@@ -401,11 +437,19 @@ run_classify (const InferArgs *args, GString *json, GError **error)
   ClipContext *ctx = NULL;
   ClipModel *model;
   float *pixels = NULL, *image = NULL, *texts = NULL, *logits = NULL, *probs = NULL;
-  int dim;
+  char **negatives, **all;
+  int dim, n_negative, n_all;
   gboolean ok = FALSE;
 
   if (!check_templates (template_, error))
     return FALSE;
+  /* labels then negative labels, in one softmax */
+  negatives = parse_negatives (args->negative, labels, n_labels);
+  n_negative = (int) g_strv_length (negatives);
+  n_all = n_labels + n_negative;
+  all = g_new0 (char *, n_all + 1);
+  for (int i = 0; i < n_all; i++)
+    all[i] = i < n_labels ? labels[i] : negatives[i - n_labels];
   ctx = load_context (args, error);
   if (!ctx)
     goto out;
@@ -416,28 +460,34 @@ run_classify (const InferArgs *args, GString *json, GError **error)
 
   dim = clip_model_get_embedding_dim (model);
   image = g_new (float, dim);
-  texts = g_new (float, (gsize) n_labels * dim);
-  logits = g_new (float, n_labels);
-  probs = g_new (float, n_labels);
-  if (!clip_embed_labels (ctx, template_, (const char *const *) labels, n_labels, texts, error))
+  texts = g_new (float, (gsize) n_all * dim);
+  logits = g_new (float, n_all);
+  probs = g_new (float, n_all);
+  if (!clip_embed_labels (ctx, template_, (const char *const *) all, n_all, texts, error))
     goto out;
   clip_embed_image (ctx, pixels, image);
-  clip_score (model, image, texts, n_labels, logits, probs);
+  clip_score (model, image, texts, n_all, logits, probs);
 
-  g_string_append (json, "{\"labels\": [");
-  for (int i = 0; i < n_labels; i++) {
-    if (i > 0)
-      g_string_append (json, ", ");
-    json_append_string (json, labels[i]);
-  }
-  g_string_append (json, "], \"logits\": ");
+  g_string_append (json, "{\"labels\": ");
+  json_append_strings (json, labels, n_labels);
+  g_string_append (json, ", \"logits\": ");
   json_append_floats (json, logits, n_labels);
   g_string_append (json, ", \"probs\": ");
   json_append_floats (json, probs, n_labels);
+  if (n_negative > 0) {
+    g_string_append (json, ", \"negative-labels\": ");
+    json_append_strings (json, negatives, n_negative);
+    g_string_append (json, ", \"negative-logits\": ");
+    json_append_floats (json, logits + n_labels, n_negative);
+    g_string_append (json, ", \"negative-probs\": ");
+    json_append_floats (json, probs + n_labels, n_negative);
+  }
   g_string_append_c (json, '}');
   ok = TRUE;
 
 out:
+  g_free (all);
+  g_strfreev (negatives);
   g_free (probs);
   g_free (logits);
   g_free (texts);
@@ -465,8 +515,10 @@ static const InferCommand commands[] = {
     OPT_PIXELS | OPT_THREADS, run_embed_image },
   { "classify", "IMAGE LABEL...",
     "Zero-shot scores of IMAGE (or --pixels) against each LABEL, in the order given; each label "
-    "becomes a prompt through --template (default \"" CLIP_DEFAULT_TEMPLATE "\").",
-    OPT_TEMPLATE | OPT_PIXELS | OPT_THREADS, run_classify },
+    "becomes a prompt through --template (default \"" CLIP_DEFAULT_TEMPLATE "\"). --negative "
+    "labels share the softmax and are printed as negative-labels, negative-logits and "
+    "negative-probs.",
+    OPT_TEMPLATE | OPT_PIXELS | OPT_THREADS | OPT_NEGATIVE, run_classify },
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -501,6 +553,8 @@ check_args (const InferCommand *cmd, const InferArgs *args, GError **error)
     return FALSE;
   }
   if (args->template_ && !check_utf8 ("--template", args->template_, error))
+    return FALSE;
+  if (args->negative && !check_utf8 ("--negative", args->negative, error))
     return FALSE;
 
   if (g_str_equal (cmd->name, "preprocess")) {
@@ -588,6 +642,9 @@ main (int argc, char **argv)
         "Prompt template: \"{}\" is replaced by the text. Several separated by \"|\" (\"\\|\" for "
         "a literal bar) make an ensemble; \"imagenet-80\" and \"imagenet-7\" name CLIP's "
         "ImageNet ensembles", "T" },
+      { "negative", 0, 0, G_OPTION_ARG_FILENAME, &args.negative,
+        "Negative (\"none of these\") labels, comma-separated (semicolons if there is one; "
+        "\\, escapes), scored in the same softmax as the labels", "L1,L2" },
       { "pixels", 0, 0, G_OPTION_ARG_FILENAME, &args.pixels_path,
         "Preprocessed image: raw float32 little-endian [3, S, S]", "FILE" },
       { "out", 'o', 0, G_OPTION_ARG_FILENAME, &args.out_path, "Output file", "FILE" },
@@ -596,8 +653,8 @@ main (int argc, char **argv)
       { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &args.args, NULL, NULL },
       { NULL },
     };
-    const guint needs[] = { 0, OPT_THREADS, OPT_THREADS, OPT_TEMPLATE, OPT_PIXELS, OPT_OUT,
-                            OPT_MAX_LENGTH, 0, 0 };
+    const guint needs[] = { 0, OPT_THREADS, OPT_THREADS, OPT_TEMPLATE, OPT_NEGATIVE, OPT_PIXELS,
+                            OPT_OUT, OPT_MAX_LENGTH, 0, 0 };
     GOptionEntry used[G_N_ELEMENTS (entries)];
     int n_used = 0;
     /* "clip-infer CMD" as the program name of --help and messages, then CMD's arguments */
@@ -656,6 +713,7 @@ out:
   g_clear_error (&error);
   g_free (args.model_dir);
   g_free (args.template_);
+  g_free (args.negative);
   g_free (args.precision);
   g_free (args.pixels_path);
   g_free (args.out_path);
