@@ -103,6 +103,28 @@ clip_result_to_structure (const ClipResult *result, guint top_k, double threshol
                           GstClockTime timestamp, GstClockTime stream_time,
                           GstClockTime running_time)
 {
+  ClipResultFormat format = { .top_k = top_k, .threshold = threshold };
+
+  return clip_result_to_structure_full (result, &format, timestamp, stream_time, running_time);
+}
+
+static void
+append_float (GValue *array, float number)
+{
+  GValue value = G_VALUE_INIT;
+
+  g_value_init (&value, G_TYPE_FLOAT);
+  g_value_set_float (&value, number);
+  gst_value_array_append_and_take_value (array, &value);
+}
+
+GstStructure *
+clip_result_to_structure_full (const ClipResult *result, const ClipResultFormat *format,
+                               GstClockTime timestamp, GstClockTime stream_time,
+                               GstClockTime running_time)
+{
+  guint top_k = format->top_k;
+  double threshold = format->threshold;
   const ClipLabelSet *set = result->labels;
   const double *ranked = clip_result_ranked (result);
   GValue labels = G_VALUE_INIT, scores = G_VALUE_INIT;
@@ -155,5 +177,15 @@ clip_result_to_structure (const ClipResult *result, guint top_k, double threshol
       "timestamp", G_TYPE_UINT64, timestamp,
       "stream-time", G_TYPE_UINT64, stream_time,
       "running-time", G_TYPE_UINT64, running_time, NULL);
+
+  if (format->embeddings && result->image_embedding) {
+    GValue embedding = G_VALUE_INIT;
+
+    /* gst_value_array_init reserves the room up front: projection_dim is 512 or more */
+    gst_value_array_init (&embedding, (guint) set->dim);
+    for (int d = 0; d < set->dim; d++)
+      append_float (&embedding, result->image_embedding[d]);
+    gst_structure_take_value (s, "image-embedding", &embedding);
+  }
   return s;
 }

@@ -23,6 +23,8 @@
  *   timestamp     G_TYPE_UINT64                     PTS of the buffer that carries the result
  *   stream-time   G_TYPE_UINT64                     ... and its stream time
  *   running-time  G_TYPE_UINT64                     ... and its running time
+ *   image-embedding GST_TYPE_ARRAY of G_TYPE_FLOAT  the frame's L2-normalised image embedding
+ *                                                   (projection_dim floats; with `embeddings`)
  * Times are GST_CLOCK_TIME_NONE when unknown.
  */
 #ifndef CLIP_RESULT_H
@@ -47,6 +49,18 @@ const char *clip_result_top_label (const ClipResult *result);
 GstStructure *clip_result_to_structure (const ClipResult *result, guint top_k, double threshold,
                                         GstClockTime timestamp, GstClockTime stream_time,
                                         GstClockTime running_time);
+
+/* What the element's properties add to a result's structure. */
+typedef struct {
+  guint top_k;
+  double threshold;
+  gboolean embeddings;            /* add image-embedding */
+} ClipResultFormat;
+
+GstStructure *clip_result_to_structure_full (const ClipResult *result,
+                                             const ClipResultFormat *format,
+                                             GstClockTime timestamp, GstClockTime stream_time,
+                                             GstClockTime running_time);
 
 G_END_DECLS
 

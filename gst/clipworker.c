@@ -61,6 +61,7 @@ clip_result_free (ClipResult *result)
     return;
   clip_label_set_unref (result->labels);
   g_free (result->scores);
+  g_free (result->image_embedding);
   g_free (result);
 }
 
@@ -127,6 +128,7 @@ clip_worker_make_result (ClipWorker *worker, ClipLabelSet *labels)
   result->scores = g_new (double, n);
   for (i = 0; i < n; i++)
     result->scores[i] = probs[i];
+  result->image_embedding = g_memdup2 (worker->image, sizeof (float) * labels->dim);
   g_free (probs);
   return result;
 }

@@ -45,6 +45,7 @@ typedef struct {
                                * as the frame's own result) */
   guint64 seq;                /* the job's number, from clip_worker_submit */
   gboolean rescored;          /* an earlier frame's embedding scored against a newer set */
+  float *image_embedding;     /* [labels->dim] the analysed frame's L2-normalised embedding */
 } ClipResult;
 
 void clip_result_free (ClipResult *result);

@@ -52,6 +52,8 @@
  * - `timestamp`, `stream-time`, `running-time` (guint64): of the buffer the result is attached
  *   to, as the level element reports them. At EOS in async mode (see below) there is no
  *   such buffer: they are those of the analysed frame.
+ * - `image-embedding` (GST_TYPE_ARRAY of floats), with #GstClipClassify:embeddings only: the
+ *   analysed frame's L2-normalised image embedding (projection_dim floats).
  *
  * A result is always scored against one complete label set: its `labels` are exactly the set
  * its `scores` belong to, even while the labels change.
@@ -137,6 +139,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_clip_classify_debug);
 #define DEFAULT_PROP_PRECISION GST_CLIP_CLASSIFY_PRECISION_FP32
 #define DEFAULT_PROP_POST_MESSAGES TRUE
 #define DEFAULT_PROP_NEGATIVE_LABELS ""
+#define DEFAULT_PROP_EMBEDDINGS FALSE
 
 enum
 {
@@ -153,6 +156,7 @@ enum
   PROP_PRECISION,
   PROP_POST_MESSAGES,
   PROP_NEGATIVE_LABELS,
+  PROP_EMBEDDINGS,
   PROP_FRAMES_ANALYSED,
   PROP_FRAMES_SKIPPED,
   PROP_LAST_LATENCY,
@@ -197,6 +201,7 @@ struct _GstClipClassify
   guint threads;
   GstClipClassifyPrecision precision;
   gboolean post_messages;
+  gboolean embeddings;
   guint64 frames_analysed;
   guint64 frames_skipped;
   guint64 last_latency;
@@ -432,6 +437,11 @@ gst_clip_classify_set_property (GObject *object, guint prop_id, const GValue *va
       self->post_messages = g_value_get_boolean (value);
       GST_OBJECT_UNLOCK (self);
       break;
+    case PROP_EMBEDDINGS:
+      GST_OBJECT_LOCK (self);
+      self->embeddings = g_value_get_boolean (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -481,6 +491,9 @@ gst_clip_classify_get_property (GObject *object, guint prop_id, GValue *value,
       break;
     case PROP_POST_MESSAGES:
       g_value_set_boolean (value, self->post_messages);
+      break;
+    case PROP_EMBEDDINGS:
+      g_value_set_boolean (value, self->embeddings);
       break;
     case PROP_FRAMES_ANALYSED:
       g_value_set_uint64 (value, self->frames_analysed);
@@ -728,7 +741,7 @@ gst_clip_classify_change_state (GstElement *element, GstStateChange transition)
  * lock held. */
 static GstStructure *
 gst_clip_classify_describe (GstClipClassify *self, const ClipResult *result,
-                            GstClockTime timestamp, guint top_k, gdouble threshold)
+                            GstClockTime timestamp, const ClipResultFormat *format)
 {
   GstSegment *segment = &GST_BASE_TRANSFORM (self)->segment;
   GstClockTime stream_time = GST_CLOCK_TIME_NONE, running_time = GST_CLOCK_TIME_NONE;
@@ -760,8 +773,7 @@ gst_clip_classify_describe (GstClipClassify *self, const ClipResult *result,
     }
   }
 
-  return clip_result_to_structure (result, top_k, threshold, timestamp, stream_time,
-                                   running_time);
+  return clip_result_to_structure_full (result, format, timestamp, stream_time, running_time);
 }
 
 /* LATENCY: in sync mode a sampled buffer leaves only once analysed, so the element adds its
@@ -896,6 +908,7 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
   GstClipClassifyMode mode;
   guint interval, top_k, n_labels;
   gdouble threshold;
+  ClipResultFormat format;
   gboolean overlay, post_messages, sampled;
   guint64 generation;
   ClipResult *result = NULL;
@@ -910,6 +923,8 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
   interval = self->interval;
   top_k = self->top_k;
   threshold = self->threshold;
+  format = (ClipResultFormat) { .top_k = top_k, .threshold = threshold,
+                                .embeddings = self->embeddings };
   overlay = self->overlay;
   post_messages = self->post_messages;
   n_labels = self->n_labels;
@@ -981,7 +996,7 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
     g_clear_pointer (&result, clip_result_free);
 
   if (result) {
-    s = gst_clip_classify_describe (self, result, pts, top_k, threshold);
+    s = gst_clip_classify_describe (self, result, pts, &format);
     gst_clip_classify_meta_add (buffer, s);
     g_clear_pointer (&self->shown, clip_result_free);
     self->shown = g_steal_pointer (&result);
@@ -1078,14 +1093,13 @@ gst_clip_classify_sink_event (GstBaseTransform *trans, GstEvent *event)
     case GST_EVENT_EOS:{
       GstClipClassifyMode mode;
       gboolean post_messages;
-      guint top_k;
-      gdouble threshold;
+      ClipResultFormat format;
 
       GST_OBJECT_LOCK (self);
       mode = self->mode;
       post_messages = self->post_messages;
-      top_k = self->top_k;
-      threshold = self->threshold;
+      format = (ClipResultFormat) { .top_k = self->top_k, .threshold = self->threshold,
+                                    .embeddings = self->embeddings };
       GST_OBJECT_UNLOCK (self);
 
       /* Async: the frame in the worker is the last one analysed; its result has no buffer
@@ -1100,7 +1114,7 @@ gst_clip_classify_sink_event (GstBaseTransform *trans, GstEvent *event)
               result->pts;
 
           gst_clip_classify_post (self,
-              gst_clip_classify_describe (self, result, pts, top_k, threshold), post_messages);
+              gst_clip_classify_describe (self, result, pts, &format), post_messages);
           clip_result_free (result);
         }
         if (error) {
@@ -1153,6 +1167,7 @@ gst_clip_classify_init (GstClipClassify *self)
   self->threads = DEFAULT_PROP_THREADS;
   self->precision = DEFAULT_PROP_PRECISION;
   self->post_messages = DEFAULT_PROP_POST_MESSAGES;
+  self->embeddings = DEFAULT_PROP_EMBEDDINGS;
   gst_video_info_init (&self->info);
 
   self->worker = clip_worker_new (clip_frame_prepare, clip_frame_converter_new (),
@@ -1361,6 +1376,21 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
           "a label enters top-labels only above all of them (same syntax as labels; empty = "
           "none). Settable while playing",
           DEFAULT_PROP_NEGATIVE_LABELS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_DOC_SHOW_DEFAULT));
+
+  /**
+   * GstClipClassify:embeddings:
+   *
+   * Add the analysed frame's image embedding to every result, as the `image-embedding` field:
+   * projection_dim floats (512 for ViT-B), L2-normalised, in a #GstValueArray of %G_TYPE_FLOAT
+   * (a list in Python), for search and indexing. Dot products of two of them are cosine
+   * similarities. pipelines/embeddings.py stores them and searches them.
+   */
+  g_object_class_install_property (gobject_class, PROP_EMBEDDINGS,
+      g_param_spec_boolean ("embeddings", "Embeddings",
+          "Add the L2-normalised image embedding (image-embedding, projection_dim floats) to "
+          "every result", DEFAULT_PROP_EMBEDDINGS,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING |
           GST_PARAM_DOC_SHOW_DEFAULT));
 

@@ -372,6 +372,48 @@ def test_negatives(ref, model_dir):
     h.close()
 
 
+def test_embeddings(ref, model_dir, tmp):
+    labels = "cat,dog"
+    h = Harness(model=model_dir, labels=labels)
+    f = frame(40)
+    s = h.push(f, 0)
+    check(s is not None and not s.has_field("image-embedding"),
+          "embeddings: no image-embedding by default")
+    h.element.set_property("embeddings", True)
+    frames = [frame(41), frame(42)]
+    got = []
+    for i, f in enumerate(frames):
+        s = h.push(f, (i + 1) * Gst.SECOND)
+        if s is None or not s.has_field("image-embedding"):
+            check(False, f"embeddings: frame {i} carries image-embedding")
+            continue
+        e = values(s, "image-embedding")
+        check("image-embedding=(float)<" in s.to_string(),
+              "embeddings: a GstValueArray of G_TYPE_FLOAT")
+        want = ref.image(f)
+        d = max_diff(e, want)
+        check(len(e) == len(want) and d <= EMBED_TOL,
+              f"embeddings: frame {i}: {len(e)} floats = the reference's normalised image "
+              f"embedding (max diff {d:.2e})")
+        check(abs(np.linalg.norm(e) - 1) < 1e-5, f"embeddings: frame {i}: L2-normalised")
+        got.append(np.asarray(e))
+    msgs = h.messages()
+    check(len(msgs) == 3 and values(msgs[-1], "image-embedding") == list(got[-1]) if got else False,
+          "embeddings: the message carries the same embedding")
+    h.close()
+
+    # clip-infer embed-image of the same picture: the same embedding
+    for i, f in enumerate(frames[:len(got)]):
+        png = os.path.join(tmp, f"frame{i}.png")
+        Image.fromarray(f).save(png)
+        r = subprocess.run([CLIP_INFER, "embed-image", "--threads", "1", "--model", model_dir,
+                            png], capture_output=True)
+        ok = r.returncode == 0
+        d = max_diff(json.loads(r.stdout)["embedding"], got[i]) if ok else math.inf
+        check(d <= 1e-7, f"embeddings: frame {i} equals clip-infer embed-image of it "
+              f"(max diff {d:.2e})")
+
+
 def main():
     Gst.init(None)
     build_dir = os.environ.get("CLIP_TEST_BUILD_DIR")
@@ -383,6 +425,7 @@ def main():
 
         test_ensembles(ref, model_dir)
         test_negatives(ref, model_dir)
+        test_embeddings(ref, model_dir, d)
 
     print(f"{len(failures)} failure(s)")
     return 1 if failures else 0
