@@ -118,6 +118,7 @@
 
 #include "clip.h"
 #include "clipframe.h"
+#include "clipjson.h"
 #include "cliplabels.h"
 #include "clipmeta.h"
 #include "clipmodelcache.h"
@@ -140,6 +141,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_clip_classify_debug);
 #define DEFAULT_PROP_POST_MESSAGES TRUE
 #define DEFAULT_PROP_NEGATIVE_LABELS ""
 #define DEFAULT_PROP_EMBEDDINGS FALSE
+#define DEFAULT_PROP_JSON_LOCATION ""
 
 enum
 {
@@ -157,6 +159,7 @@ enum
   PROP_POST_MESSAGES,
   PROP_NEGATIVE_LABELS,
   PROP_EMBEDDINGS,
+  PROP_JSON_LOCATION,
   PROP_FRAMES_ANALYSED,
   PROP_FRAMES_SKIPPED,
   PROP_LAST_LATENCY,
@@ -202,6 +205,7 @@ struct _GstClipClassify
   GstClipClassifyPrecision precision;
   gboolean post_messages;
   gboolean embeddings;
+  char *json_location;
   guint64 frames_analysed;
   guint64 frames_skipped;
   guint64 last_latency;
@@ -218,6 +222,9 @@ struct _GstClipClassify
   guint64 warned_generation;     /* of the empty labels last warned about */
   ClipResult *shown;             /* newest result, drawn by the overlay */
   ClipOverlay *renderer;
+
+  ClipJsonWriter *json;          /* json-location, open from start to stop (it locks itself) */
+  gboolean json_failed;          /* a write failed since start: warned once */
 
   ClipWorker *worker;            /* element lifetime; its thread runs from start to stop */
   ClipModel *model;              /* from start to stop */
@@ -442,6 +449,18 @@ gst_clip_classify_set_property (GObject *object, guint prop_id, const GValue *va
       self->embeddings = g_value_get_boolean (value);
       GST_OBJECT_UNLOCK (self);
       break;
+    case PROP_JSON_LOCATION:{
+      char *location = g_value_dup_string (value);
+
+      GST_OBJECT_LOCK (self);
+      g_free (self->json_location);
+      self->json_location = location ? location : g_strdup ("");
+      state = GST_STATE (self);
+      next = GST_STATE_NEXT (self);
+      GST_OBJECT_UNLOCK (self);
+      gst_clip_classify_warn_if_running (self, pspec, state, next);
+      break;
+    }
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -494,6 +513,9 @@ gst_clip_classify_get_property (GObject *object, guint prop_id, GValue *value,
       break;
     case PROP_EMBEDDINGS:
       g_value_set_boolean (value, self->embeddings);
+      break;
+    case PROP_JSON_LOCATION:
+      g_value_set_string (value, self->json_location);
       break;
     case PROP_FRAMES_ANALYSED:
       g_value_set_uint64 (value, self->frames_analysed);
@@ -629,13 +651,23 @@ gst_clip_classify_start (GstBaseTransform *trans)
   char *path;
   guint threads;
   ClipPrecision precision;
+  char *json_location;
 
   GST_OBJECT_LOCK (self);
   path = g_strdup (self->model_path);
+  json_location = g_strdup (self->json_location);
   threads = self->threads;
   precision = self->precision == GST_CLIP_CLASSIFY_PRECISION_BF16 ? CLIP_PRECISION_BF16
       : CLIP_PRECISION_FP32;
   GST_OBJECT_UNLOCK (self);
+
+  /* Before the model: a typo in the path should not cost a model load to find out. */
+  if (*json_location) {
+    self->json = clip_json_writer_open (json_location, &error);
+    if (!self->json)
+      goto no_json;
+  }
+  self->json_failed = FALSE;
 
   /* Loading takes a while: no lock of ours is held. */
   model = clip_model_cache_acquire (path, precision, &error);
@@ -667,9 +699,20 @@ gst_clip_classify_start (GstBaseTransform *trans)
       GST_WARNING_OBJECT (self, "%s", clip_blas_performance_hint ());
   }
   g_free (path);
+  g_free (json_location);
   return TRUE;
 
   /* ERRORS */
+no_json:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
+        ("Could not open \"%s\" for the JSON lines (json-location): %s", json_location,
+            error->message), (NULL));
+    g_error_free (error);
+    g_free (json_location);
+    g_free (path);
+    return FALSE;
+  }
 no_model:
   {
     GstResourceError code = g_error_matches (error, CLIP_ERROR, CLIP_ERROR_NOT_FOUND) ?
@@ -687,6 +730,8 @@ no_model:
         gst_structure_new ("details", "model", G_TYPE_STRING, path, NULL));
     g_error_free (error);
     g_free (path);
+    g_free (json_location);
+    g_clear_pointer (&self->json, clip_json_writer_close);
     return FALSE;
   }
 no_worker:
@@ -696,6 +741,8 @@ no_worker:
     g_error_free (error);
     clip_model_cache_release (model);
     g_free (path);
+    g_free (json_location);
+    g_clear_pointer (&self->json, clip_json_writer_close);
     return FALSE;
   }
 }
@@ -712,6 +759,7 @@ gst_clip_classify_stop (GstBaseTransform *trans)
   }
   g_clear_pointer (&self->shown, clip_result_free);
   g_clear_pointer (&self->renderer, clip_overlay_free);
+  g_clear_pointer (&self->json, clip_json_writer_close);
   return TRUE;
 }
 
@@ -805,12 +853,36 @@ gst_clip_classify_query (GstBaseTransform *trans, GstPadDirection direction, Gst
   return ret;
 }
 
-/* Posts with no lock held, as level does: a sync bus handler may call back into us. */
+/* Appends s to json-location's file, if one is open. Streaming thread. */
+static void
+gst_clip_classify_write_json (GstClipClassify *self, const GstStructure *s)
+{
+  GError *error = NULL;
+  char *name;
+
+  if (!self->json)
+    return;
+  name = gst_object_get_name (GST_OBJECT (self));
+  if (!clip_json_writer_write (self->json, s, name, &error)) {
+    /* once: a full disk would otherwise post a warning per frame */
+    if (!self->json_failed)
+      GST_ELEMENT_WARNING (self, RESOURCE, WRITE,
+          ("Could not write a JSON line (json-location): %s", error->message),
+          ("later write failures are not reported"));
+    self->json_failed = TRUE;
+    g_error_free (error);
+  }
+  g_free (name);
+}
+
+/* Posts with no lock held, as level does: a sync bus handler may call back into us. Every
+ * result goes to the JSON lines first, posted or not. */
 static void
 gst_clip_classify_post (GstClipClassify *self, GstStructure *s, gboolean post_messages)
 {
   if (!s)
     return;
+  gst_clip_classify_write_json (self, s);
   if (post_messages)
     gst_element_post_message (GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self), s));
   else
@@ -1147,6 +1219,7 @@ gst_clip_classify_finalize (GObject *object)
   g_free (self->labels);
   g_free (self->negative_labels);
   g_free (self->template_);
+  g_free (self->json_location);
 
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
@@ -1168,6 +1241,7 @@ gst_clip_classify_init (GstClipClassify *self)
   self->precision = DEFAULT_PROP_PRECISION;
   self->post_messages = DEFAULT_PROP_POST_MESSAGES;
   self->embeddings = DEFAULT_PROP_EMBEDDINGS;
+  self->json_location = g_strdup (DEFAULT_PROP_JSON_LOCATION);
   gst_video_info_init (&self->info);
 
   self->worker = clip_worker_new (clip_frame_prepare, clip_frame_converter_new (),
@@ -1392,6 +1466,26 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
           "Add the L2-normalised image embedding (image-embedding, projection_dim floats) to "
           "every result", DEFAULT_PROP_EMBEDDINGS,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_DOC_SHOW_DEFAULT));
+
+  /**
+   * GstClipClassify:json-location:
+   *
+   * A file to which every result is appended as one JSON object per line (JSON lines), whether
+   * or not messages are posted (#GstClipClassify:post-messages, #GstClipClassify:changes-only):
+   * every field of the message under its own name (arrays as JSON arrays, times as integers in
+   * nanoseconds, null when unknown) and `"element"`, the element's name. Each line is written
+   * out (unbuffered) as soon as the result is. `-` is the standard output; empty (the default)
+   * writes nothing. The file is created if missing and appended to otherwise. Opened when going
+   * from READY to PAUSED, like #GstClipClassify:model: a path that cannot be opened fails that
+   * state change with an error naming it.
+   */
+  g_object_class_install_property (gobject_class, PROP_JSON_LOCATION,
+      g_param_spec_string ("json-location", "JSON lines location",
+          "Append every result as one JSON object per line to this file (\"-\" = stdout, "
+          "empty = none), messages posted or not. Opened at READY->PAUSED",
+          DEFAULT_PROP_JSON_LOCATION,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY |
           GST_PARAM_DOC_SHOW_DEFAULT));
 
   /**

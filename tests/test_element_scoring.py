@@ -414,6 +414,93 @@ def test_embeddings(ref, model_dir, tmp):
               f"(max diff {d:.2e})")
 
 
+def structure_dict(s):
+    """A result structure as the JSON line should have it."""
+    out = {}
+    for i in range(s.n_fields()):
+        name = s.nth_field_name(i)
+        v = s.get_value(name)
+        if isinstance(v, Gst.ValueArray):
+            v = list(v)
+        elif isinstance(v, int) and not isinstance(v, bool) and v == Gst.CLOCK_TIME_NONE:
+            v = None
+        out[name] = v
+    return out
+
+
+def read_lines(path):
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    check(text.endswith("\n") or text == "", f"json-location: {path} ends with a newline")
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_json_lines(ref, model_dir, tmp):
+    path = os.path.join(tmp, "results.jsonl")
+    h = Harness(model=model_dir, labels="cat,dog,a red car", negative_labels="nothing",
+                embeddings=True, json_location=path)
+    check(h.started, "json-location: the element starts")
+    for i in range(3):
+        h.push(frame(50 + i), i * Gst.SECOND // 30)
+    msgs = h.messages()
+    lines = read_lines(path)
+    check(len(lines) == 3 and len(msgs) == 3, f"json-location: {len(lines)} lines for "
+          f"{len(msgs)} messages")
+    for i, (line, msg) in enumerate(zip(lines, msgs)):
+        want = structure_dict(msg)
+        want["element"] = "classify"
+        check(line == want, f"json-location: line {i} = its message, field for field, with "
+              f"element (fields {sorted(line)})")
+        check(list(line)[0] == "element" and list(line)[1:] == [msg.nth_field_name(j) for j in
+                                                               range(msg.n_fields())],
+              f"json-location: line {i}: the message's field order, after element")
+        check(isinstance(line["timestamp"], int) and isinstance(line["latency"], int),
+              f"json-location: line {i}: times are integers (ns)")
+
+    # messages off: the lines still come
+    h.element.set_property("post-messages", False)
+    h.push(frame(53), Gst.SECOND)
+    check(h.messages() == [] and len(read_lines(path)) == 4,
+          "json-location: post-messages=false still writes the line")
+    h.close()
+
+    # a second run appends
+    h = Harness(model=model_dir, labels="cat", json_location=path)
+    h.push(frame(54), 0)
+    h.close()
+    lines = read_lines(path)
+    check(len(lines) == 5 and lines[-1]["labels"] == ["cat"], "json-location: a new run appends")
+
+    # a path that cannot be opened: an element error when starting, naming it
+    bad = os.path.join(tmp, "no-such-dir", "results.jsonl")
+    h = Harness(model=model_dir, labels="cat", json_location=bad)
+    errors = [m for m in h.errors() if m.type == Gst.MessageType.ERROR]
+    check(not h.started and len(errors) == 1,
+          f"json-location: unopenable path: the state change fails with one error "
+          f"(started {h.started}, {len(errors)} errors)")
+    if errors:
+        error, debug = errors[0].parse_error()
+        check(error.matches(Gst.ResourceError.quark(), Gst.ResourceError.OPEN_WRITE)
+              and bad in error.message,
+              f"json-location: GST_RESOURCE_ERROR_OPEN_WRITE naming the path ({error.message})")
+    h.close()
+
+    # "-": standard output (gst-launch-1.0 -q prints nothing else there)
+    r = subprocess.run(
+        ["gst-launch-1.0", "-q", "videotestsrc", "num-buffers=3", "!",
+         f"video/x-raw,format=RGB,width={WIDTH},height={HEIGHT},framerate=30/1", "!",
+         "clipclassify", "name=c2", f"model={model_dir}", "mode=sync", "threads=1",
+         "labels=cat,dog", "json-location=-", "!", "fakesink"], capture_output=True, timeout=120)
+    out = r.stdout.decode(errors="replace").splitlines()
+    try:
+        parsed = [json.loads(line) for line in out]
+    except json.JSONDecodeError:
+        parsed = []
+    check(r.returncode == 0 and len(parsed) == 3
+          and all(p["element"] == "c2" and p["labels"] == ["cat", "dog"] for p in parsed),
+          f"json-location=-: three JSON lines on stdout ({out[:1]!r})")
+
+
 def main():
     Gst.init(None)
     build_dir = os.environ.get("CLIP_TEST_BUILD_DIR")
@@ -426,6 +513,7 @@ def main():
         test_ensembles(ref, model_dir)
         test_negatives(ref, model_dir)
         test_embeddings(ref, model_dir, d)
+        test_json_lines(ref, model_dir, d)
 
     print(f"{len(failures)} failure(s)")
     return 1 if failures else 0
