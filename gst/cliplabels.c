@@ -11,6 +11,10 @@
  * the cache keeps only the current set's. */
 #define CACHE_MAX_PROMPTS 1024
 
+/* ClipLabelSet.id of the last set built */
+static guint64 next_id;
+G_LOCK_DEFINE_STATIC (next_id);
+
 struct _ClipLabelCache {
   GHashTable *embeddings;     /* prompt (owned) -> float[dim] (owned) */
   ClipModel *model;           /* the model the embeddings belong to (not a ref: identity only) */
@@ -118,6 +122,9 @@ clip_label_set_build_full (ClipContext *ctx, ClipLabelCache *cache, const char *
   set = g_new0 (ClipLabelSet, 1);
   set->ref_count = 1;
   set->dim = dim;
+  G_LOCK (next_id);
+  set->id = ++next_id;
+  G_UNLOCK (next_id);
   set->labels = clip_labels_parse (labels_text);
   set->n_labels = g_strv_length (set->labels);
   set->negative_labels = clip_negatives_parse (negative_text, set->labels);

@@ -24,6 +24,8 @@ typedef struct {
   int dim;
   guint n_negative;           /* "none of these" labels, scored in the same softmax */
   char **negative_labels;     /* n_negative + NULL */
+  guint64 id;                 /* unique to this set among all sets built in the process (the
+                               * same labels built again get a new one) */
 } ClipLabelSet;
 
 /* Splits the `labels` property value (clip_labels_split). Labels are separated by commas, or by

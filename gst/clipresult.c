@@ -9,7 +9,7 @@
 static const double *
 clip_result_ranked (const ClipResult *result)
 {
-  return result->scores;
+  return result->smoothed ? result->smoothed : result->scores;
 }
 
 /* The highest negative label's probability: a label must beat it to count. -1 without
@@ -130,6 +130,7 @@ clip_result_to_structure_full (const ClipResult *result, const ClipResultFormat 
   GValue labels = G_VALUE_INIT, scores = G_VALUE_INIT;
   GValue negative_labels = G_VALUE_INIT, negative_scores = G_VALUE_INIT;
   GValue top_labels = G_VALUE_INIT, top_scores = G_VALUE_INIT;
+  GValue smoothed = G_VALUE_INIT, smoothed_negative = G_VALUE_INIT;
   GstStructure *s;
   guint *top, n_top, best = 0, i;
   gboolean has_best;
@@ -165,11 +166,25 @@ clip_result_to_structure_full (const ClipResult *result, const ClipResultFormat 
   gst_structure_take_value (s, "scores", &scores);
   gst_structure_take_value (s, "negative-labels", &negative_labels);
   gst_structure_take_value (s, "negative-scores", &negative_scores);
+  if (result->smoothed) {
+    g_value_init (&smoothed, GST_TYPE_ARRAY);
+    g_value_init (&smoothed_negative, GST_TYPE_ARRAY);
+    for (i = 0; i < set->n_labels; i++)
+      append_double (&smoothed, result->smoothed[i]);
+    for (i = 0; i < set->n_negative; i++)
+      append_double (&smoothed_negative, result->smoothed[set->n_labels + i]);
+    gst_structure_take_value (s, "smoothed-scores", &smoothed);
+    gst_structure_take_value (s, "smoothed-negative-scores", &smoothed_negative);
+  }
   gst_structure_take_value (s, "top-labels", &top_labels);
   gst_structure_take_value (s, "top-scores", &top_scores);
   gst_structure_set (s,
       "top-label", G_TYPE_STRING, has_best ? set->labels[best] : "",
-      "top-score", G_TYPE_DOUBLE, has_best ? ranked[best] : 0.0,
+      "top-score", G_TYPE_DOUBLE, has_best ? ranked[best] : 0.0, NULL);
+  if (format->previous_top_label)
+    gst_structure_set (s, "previous-top-label", G_TYPE_STRING, format->previous_top_label,
+                       NULL);
+  gst_structure_set (s,
       "analysed-pts", G_TYPE_UINT64,
       (guint64) (result->pts == CLIP_WORKER_NO_PTS ? GST_CLOCK_TIME_NONE : result->pts),
       "latency", G_TYPE_UINT64, result->latency_ns,

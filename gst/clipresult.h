@@ -10,12 +10,17 @@
  *                                                   negative-scores they sum to 1)
  *   negative-labels GST_TYPE_ARRAY of G_TYPE_STRING the negative labels (may be empty)
  *   negative-scores GST_TYPE_ARRAY of G_TYPE_DOUBLE their probabilities, same softmax
+ *   smoothed-scores GST_TYPE_ARRAY of G_TYPE_DOUBLE scores smoothed in time (with `smoothing`)
+ *   smoothed-negative-scores  ... and negative-scores (with `smoothing`)
  *   top-labels    GST_TYPE_ARRAY of G_TYPE_STRING   best first: at most top-k, each >= threshold
  *                                                   and above every negative label
  *   top-scores    GST_TYPE_ARRAY of G_TYPE_DOUBLE   their probabilities
  *   top-label     G_TYPE_STRING                     the best label (whatever the threshold), ""
  *                                                   when a negative label scores as high
  *   top-score     G_TYPE_DOUBLE                     its probability (0 with "")
+ *                 (the top fields rank the smoothed values when there are some)
+ *   previous-top-label G_TYPE_STRING                the top-label of the previous result of the
+ *                                                   same label set and segment ("" for the first)
  *   analysed-pts  G_TYPE_UINT64                     PTS of the analysed frame
  *   latency       G_TYPE_UINT64                     inference time on the worker, ns
  *   rescored      G_TYPE_BOOLEAN                    TRUE: an earlier frame's embedding scored
@@ -55,6 +60,7 @@ typedef struct {
   guint top_k;
   double threshold;
   gboolean embeddings;            /* add image-embedding */
+  const char *previous_top_label; /* add previous-top-label (NULL: not) */
 } ClipResultFormat;
 
 GstStructure *clip_result_to_structure_full (const ClipResult *result,

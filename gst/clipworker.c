@@ -62,6 +62,7 @@ clip_result_free (ClipResult *result)
   clip_label_set_unref (result->labels);
   g_free (result->scores);
   g_free (result->image_embedding);
+  g_free (result->smoothed);
   g_free (result);
 }
 

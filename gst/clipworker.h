@@ -46,6 +46,7 @@ typedef struct {
   guint64 seq;                /* the job's number, from clip_worker_submit */
   gboolean rescored;          /* an earlier frame's embedding scored against a newer set */
   float *image_embedding;     /* [labels->dim] the analysed frame's L2-normalised embedding */
+  double *smoothed;           /* NULL, or like scores: temporally smoothed (the element's) */
 } ClipResult;
 
 void clip_result_free (ClipResult *result);

@@ -42,6 +42,11 @@
  * - `top-scores` (GST_TYPE_ARRAY of doubles): their probabilities.
  * - `top-label` (string), `top-score` (double): the best label and its probability, whatever
  *   the threshold; "" and 0 when a negative label scores at least as much ("none of these").
+ * - `smoothed-scores`, `smoothed-negative-scores` (GST_TYPE_ARRAY of doubles), with
+ *   #GstClipClassify:smoothing only: the scores smoothed in time. The top fields above then rank
+ *   these instead of the raw scores.
+ * - `previous-top-label` (string): the `top-label` of the previous result of the same label set
+ *   and segment, "" for the first (see #GstClipClassify:changes-only).
  * - `analysed-pts` (guint64): the PTS of the analysed frame. In async mode the result is
  *   attached to a later buffer.
  * - `latency` (guint64): how long the worker took for this frame, in nanoseconds (conversion,
@@ -124,6 +129,7 @@
 #include "clipmodelcache.h"
 #include "clipoverlay.h"
 #include "clipresult.h"
+#include "cliptrack.h"
 #include "clipworker.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_clip_classify_debug);
@@ -142,6 +148,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_clip_classify_debug);
 #define DEFAULT_PROP_NEGATIVE_LABELS ""
 #define DEFAULT_PROP_EMBEDDINGS FALSE
 #define DEFAULT_PROP_JSON_LOCATION ""
+#define DEFAULT_PROP_SMOOTHING 0.0
+#define DEFAULT_PROP_CHANGES_ONLY FALSE
 
 enum
 {
@@ -160,6 +168,8 @@ enum
   PROP_NEGATIVE_LABELS,
   PROP_EMBEDDINGS,
   PROP_JSON_LOCATION,
+  PROP_SMOOTHING,
+  PROP_CHANGES_ONLY,
   PROP_FRAMES_ANALYSED,
   PROP_FRAMES_SKIPPED,
   PROP_LAST_LATENCY,
@@ -206,6 +216,8 @@ struct _GstClipClassify
   gboolean post_messages;
   gboolean embeddings;
   char *json_location;
+  gdouble smoothing;             /* seconds, 0 = off */
+  gboolean changes_only;
   guint64 frames_analysed;
   guint64 frames_skipped;
   guint64 last_latency;
@@ -221,6 +233,7 @@ struct _GstClipClassify
   guint64 frame_count;           /* since start or the last flush */
   guint64 warned_generation;     /* of the empty labels last warned about */
   ClipResult *shown;             /* newest result, drawn by the overlay */
+  ClipTrack track;               /* smoothing and the last top label, per label set/segment */
   ClipOverlay *renderer;
 
   ClipJsonWriter *json;          /* json-location, open from start to stop (it locks itself) */
@@ -449,6 +462,16 @@ gst_clip_classify_set_property (GObject *object, guint prop_id, const GValue *va
       self->embeddings = g_value_get_boolean (value);
       GST_OBJECT_UNLOCK (self);
       break;
+    case PROP_SMOOTHING:
+      GST_OBJECT_LOCK (self);
+      self->smoothing = g_value_get_double (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_CHANGES_ONLY:
+      GST_OBJECT_LOCK (self);
+      self->changes_only = g_value_get_boolean (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
     case PROP_JSON_LOCATION:{
       char *location = g_value_dup_string (value);
 
@@ -516,6 +539,12 @@ gst_clip_classify_get_property (GObject *object, guint prop_id, GValue *value,
       break;
     case PROP_JSON_LOCATION:
       g_value_set_string (value, self->json_location);
+      break;
+    case PROP_SMOOTHING:
+      g_value_set_double (value, self->smoothing);
+      break;
+    case PROP_CHANGES_ONLY:
+      g_value_set_boolean (value, self->changes_only);
       break;
     case PROP_FRAMES_ANALYSED:
       g_value_set_uint64 (value, self->frames_analysed);
@@ -681,6 +710,7 @@ gst_clip_classify_start (GstBaseTransform *trans)
   self->frame_count = 0;
   self->warned_generation = 0;
   g_clear_pointer (&self->shown, clip_result_free);
+  clip_track_reset (&self->track);
   GST_OBJECT_LOCK (self);
   self->frames_analysed = self->frames_skipped = 0;
   self->last_latency = self->total_latency = 0;
@@ -760,6 +790,7 @@ gst_clip_classify_stop (GstBaseTransform *trans)
   g_clear_pointer (&self->shown, clip_result_free);
   g_clear_pointer (&self->renderer, clip_overlay_free);
   g_clear_pointer (&self->json, clip_json_writer_close);
+  clip_track_clear (&self->track);
   return TRUE;
 }
 
@@ -785,19 +816,42 @@ gst_clip_classify_change_state (GstElement *element, GstStateChange transition)
 /* ------------------------------------------------------------------------------------------ */
 /* Streaming */
 
-/* Turns result into the message/meta structure; counts an analysed frame. Streaming thread, no
- * lock held. */
+/* What the properties make of a result, read under the object lock at once. */
+typedef struct {
+  ClipResultFormat format;       /* top-k, threshold, embeddings */
+  gdouble smoothing;
+  gboolean changes_only;
+} GstClipClassifyDelivery;
+
+/* Turns result into the message/meta structure: smoothed and tracked (previous-top-label), and
+ * counts an analysed frame. *post: whether the message goes out as far as changes-only is
+ * concerned. Streaming thread, no lock held. */
 static GstStructure *
-gst_clip_classify_describe (GstClipClassify *self, const ClipResult *result,
-                            GstClockTime timestamp, const ClipResultFormat *format)
+gst_clip_classify_describe (GstClipClassify *self, ClipResult *result, GstClockTime timestamp,
+                            const GstClipClassifyDelivery *delivery, gboolean *post)
 {
   GstSegment *segment = &GST_BASE_TRANSFORM (self)->segment;
   GstClockTime stream_time = GST_CLOCK_TIME_NONE, running_time = GST_CLOCK_TIME_NONE;
+  GstClockTime analysed_time = GST_CLOCK_TIME_NONE;
+  ClipResultFormat format = delivery->format;
+  GstStructure *s;
+  char *previous;
+  gboolean first;
 
   if (GST_CLOCK_TIME_IS_VALID (timestamp) && segment->format == GST_FORMAT_TIME) {
     stream_time = gst_segment_to_stream_time (segment, GST_FORMAT_TIME, timestamp);
     running_time = gst_segment_to_running_time (segment, GST_FORMAT_TIME, timestamp);
   }
+  /* smoothing's time steps: the analysed frames' running times */
+  if (result->pts != CLIP_WORKER_NO_PTS && segment->format == GST_FORMAT_TIME)
+    analysed_time = gst_segment_to_running_time (segment, GST_FORMAT_TIME, result->pts);
+
+  previous = clip_track_update (&self->track, result, analysed_time, delivery->smoothing,
+                                &first);
+  /* the first result of a label set or segment always goes out, then changes only */
+  *post = !delivery->changes_only || first
+      || !g_str_equal (previous, clip_result_top_label (result));
+  format.previous_top_label = previous;
 
   /* A re-score analysed no frame: the statistics are about frames. */
   if (!result->rescored) {
@@ -821,7 +875,9 @@ gst_clip_classify_describe (GstClipClassify *self, const ClipResult *result,
     }
   }
 
-  return clip_result_to_structure_full (result, format, timestamp, stream_time, running_time);
+  s = clip_result_to_structure_full (result, &format, timestamp, stream_time, running_time);
+  g_free (previous);
+  return s;
 }
 
 /* LATENCY: in sync mode a sampled buffer leaves only once analysed, so the element adds its
@@ -980,7 +1036,8 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
   GstClipClassifyMode mode;
   guint interval, top_k, n_labels;
   gdouble threshold;
-  ClipResultFormat format;
+  GstClipClassifyDelivery delivery;
+  gboolean post = FALSE;
   gboolean overlay, post_messages, sampled;
   guint64 generation;
   ClipResult *result = NULL;
@@ -995,8 +1052,9 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
   interval = self->interval;
   top_k = self->top_k;
   threshold = self->threshold;
-  format = (ClipResultFormat) { .top_k = top_k, .threshold = threshold,
-                                .embeddings = self->embeddings };
+  delivery = (GstClipClassifyDelivery) {
+    .format = { .top_k = top_k, .threshold = threshold, .embeddings = self->embeddings },
+    .smoothing = self->smoothing, .changes_only = self->changes_only };
   overlay = self->overlay;
   post_messages = self->post_messages;
   n_labels = self->n_labels;
@@ -1068,7 +1126,7 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
     g_clear_pointer (&result, clip_result_free);
 
   if (result) {
-    s = gst_clip_classify_describe (self, result, pts, &format);
+    s = gst_clip_classify_describe (self, result, pts, &delivery, &post);
     gst_clip_classify_meta_add (buffer, s);
     g_clear_pointer (&self->shown, clip_result_free);
     self->shown = g_steal_pointer (&result);
@@ -1078,7 +1136,7 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
   if (overlay && self->shown && self->shown->labels->n_labels > 0)
     ret = gst_clip_classify_draw (self, buffer, top_k, threshold);
 
-  gst_clip_classify_post (self, s, post_messages);
+  gst_clip_classify_post (self, s, post_messages && post);
 
   /* Last: the worker's threads wake up and take the cores, so everything this thread still had
    * to do for the buffer is done by now. No result is lost meanwhile: the one the worker had
@@ -1161,17 +1219,25 @@ gst_clip_classify_sink_event (GstBaseTransform *trans, GstEvent *event)
       clip_worker_set_flushing (self->worker, FALSE);
       self->frame_count = 0;
       g_clear_pointer (&self->shown, clip_result_free);
+      /* smoothing and changes-only start afresh */
+      clip_track_reset (&self->track);
+      break;
+    case GST_EVENT_SEGMENT:
+      /* a new segment too (a seek, a loop, the next file) */
+      clip_track_reset (&self->track);
       break;
     case GST_EVENT_EOS:{
       GstClipClassifyMode mode;
       gboolean post_messages;
-      ClipResultFormat format;
+      GstClipClassifyDelivery delivery;
 
       GST_OBJECT_LOCK (self);
       mode = self->mode;
       post_messages = self->post_messages;
-      format = (ClipResultFormat) { .top_k = self->top_k, .threshold = self->threshold,
-                                    .embeddings = self->embeddings };
+      delivery = (GstClipClassifyDelivery) {
+        .format = { .top_k = self->top_k, .threshold = self->threshold,
+                    .embeddings = self->embeddings },
+        .smoothing = self->smoothing, .changes_only = self->changes_only };
       GST_OBJECT_UNLOCK (self);
 
       /* Async: the frame in the worker is the last one analysed; its result has no buffer
@@ -1185,8 +1251,10 @@ gst_clip_classify_sink_event (GstBaseTransform *trans, GstEvent *event)
           GstClockTime pts = result->pts == CLIP_WORKER_NO_PTS ? GST_CLOCK_TIME_NONE :
               result->pts;
 
-          gst_clip_classify_post (self,
-              gst_clip_classify_describe (self, result, pts, &format), post_messages);
+          gboolean post = FALSE;
+          GstStructure *s = gst_clip_classify_describe (self, result, pts, &delivery, &post);
+
+          gst_clip_classify_post (self, s, post_messages && post);
           clip_result_free (result);
         }
         if (error) {
@@ -1214,6 +1282,7 @@ gst_clip_classify_finalize (GObject *object)
 
   clip_worker_free (self->worker);
   g_clear_pointer (&self->shown, clip_result_free);
+  clip_track_clear (&self->track);
   g_clear_pointer (&self->renderer, clip_overlay_free);
   g_free (self->model_path);
   g_free (self->labels);
@@ -1242,6 +1311,9 @@ gst_clip_classify_init (GstClipClassify *self)
   self->post_messages = DEFAULT_PROP_POST_MESSAGES;
   self->embeddings = DEFAULT_PROP_EMBEDDINGS;
   self->json_location = g_strdup (DEFAULT_PROP_JSON_LOCATION);
+  self->smoothing = DEFAULT_PROP_SMOOTHING;
+  self->changes_only = DEFAULT_PROP_CHANGES_ONLY;
+  clip_track_init (&self->track);
   gst_video_info_init (&self->info);
 
   self->worker = clip_worker_new (clip_frame_prepare, clip_frame_converter_new (),
@@ -1465,6 +1537,47 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
       g_param_spec_boolean ("embeddings", "Embeddings",
           "Add the L2-normalised image embedding (image-embedding, projection_dim floats) to "
           "every result", DEFAULT_PROP_EMBEDDINGS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_DOC_SHOW_DEFAULT));
+
+  /**
+   * GstClipClassify:smoothing:
+   *
+   * Temporal smoothing of the scores, in seconds (a time constant); 0 (the default) is off.
+   * Per label set and segment, with p the probabilities of a result (labels and negative labels)
+   * and Δt the difference of the analysed frames' running times in seconds, the smoothed values
+   * are s₁ = p₁ and sₖ = sₖ₋₁ + αₖ (pₖ − sₖ₋₁), αₖ = 1 − exp (−Δtₖ / smoothing): an exponential
+   * moving average that weighs frames by the time between them, whatever the frame rate or
+   * #GstClipClassify:interval. Results then add `smoothed-scores` and
+   * `smoothed-negative-scores`; `scores` stay raw, and `top-labels`, `top-scores`, `top-label`,
+   * `top-score` and the overlay use the smoothed values. Smoothing starts afresh with a new label
+   * set (any change of #GstClipClassify:labels, #GstClipClassify:negative-labels or
+   * #GstClipClassify:template, even back to an earlier one), after a flush and at a new segment.
+   * Can be changed while playing.
+   */
+  g_object_class_install_property (gobject_class, PROP_SMOOTHING,
+      g_param_spec_double ("smoothing", "Smoothing",
+          "Time constant in seconds of the exponential smoothing of scores over analysed frames "
+          "(0 = off); top-labels, top-label and the overlay then use smoothed-scores",
+          0.0, G_MAXDOUBLE, DEFAULT_PROP_SMOOTHING,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_DOC_SHOW_DEFAULT));
+
+  /**
+   * GstClipClassify:changes-only:
+   *
+   * Post a `clipclassify` message only when `top-label` differs from that of the last one
+   * posted: the first result of a label set, after a flush or at a new segment is always posted
+   * (also when an earlier label set comes back). Every message carries `previous-top-label`,
+   * the `top-label` of the result before it ("" for the first of a label set or segment). The
+   * meta still rides on every buffer that carries a result, and #GstClipClassify:json-location
+   * still gets every result. Can be changed while playing.
+   */
+  g_object_class_install_property (gobject_class, PROP_CHANGES_ONLY,
+      g_param_spec_boolean ("changes-only", "Changes only",
+          "Post a message only when top-label changes (and for the first result of a label "
+          "set or segment); the meta still rides on every result's buffer",
+          DEFAULT_PROP_CHANGES_ONLY,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING |
           GST_PARAM_DOC_SHOW_DEFAULT));
 

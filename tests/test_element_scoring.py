@@ -189,10 +189,11 @@ class Harness:
             buffer.unmap(info)
         return Gst.FlowReturn.OK
 
-    def segment(self, base=0):
+    def segment(self, base=0, rate=1.0):
         seg = Gst.Segment()
         seg.init(Gst.Format.TIME)
         seg.base = base
+        seg.rate = rate
         self.src.push_event(Gst.Event.new_segment(seg))
 
     def flush(self):
@@ -275,10 +276,12 @@ def test_ensembles(ref, model_dir):
     h.close()
 
 
-def check_negative_rule(s, what, threshold=0.0, top_k=3):
-    """top-labels/top-scores/top-label/top-score follow from scores and negative-scores."""
-    labels, scores = values(s, "labels"), values(s, "scores")
-    negative = values(s, "negative-scores")
+def check_negative_rule(s, what, threshold=0.0, top_k=3, smoothed=False):
+    """top-labels/top-scores/top-label/top-score follow from scores and negative-scores (or from
+    their smoothed values)."""
+    prefix = "smoothed-" if smoothed else ""
+    labels, scores = values(s, "labels"), values(s, prefix + "scores")
+    negative = values(s, prefix + "negative-scores")
     bar = max(negative) if negative else -1.0
     ranked = sorted((i for i in range(len(labels)) if scores[i] > bar and scores[i] >= threshold),
                     key=lambda i: -scores[i])[:top_k]
@@ -501,6 +504,173 @@ def test_json_lines(ref, model_dir, tmp):
           f"json-location=-: three JSON lines on stdout ({out[:1]!r})")
 
 
+def smooth(raws, times, tau):
+    """The smoothing of the element's documentation, from the raw probabilities and the analysed
+    frames' running times (ns): s1 = p1, sk = sk-1 + ak (pk - sk-1), ak = 1 - exp(-dt / tau)."""
+    out = []
+    for k, (p, t) in enumerate(zip(raws, times)):
+        p = np.asarray(p, np.float64)
+        if k == 0:
+            out.append(p.copy())
+        else:
+            a = 1 - math.exp(-(t - times[k - 1]) / 1e9 / tau)
+            out.append(out[-1] + a * (p - out[-1]))
+    return out
+
+
+class Track:
+    """Pushes frames, keeping the raw and smoothed values of one track (label set, segment)."""
+
+    def __init__(self, h, ref, templates=("a photo of a {}.",)):
+        self.h, self.ref, self.templates = h, ref, list(templates)
+        self.raws, self.times, self.got = [], [], []
+
+    def push(self, f, pts, running_time, labels, negatives, what):
+        s = self.h.push(f, pts)
+        if s is None:
+            return None
+        raw = values(s, "scores") + values(s, "negative-scores")
+        d = max_diff(raw, self.ref.probs(f, self.templates, labels, negatives))
+        check(d <= TOLERANCE, f"{what}: raw scores = the reference's (max diff {d:.2e})")
+        self.raws.append(raw)
+        self.times.append(running_time)
+        self.got.append(values(s, "smoothed-scores") + values(s, "smoothed-negative-scores"))
+        return s
+
+    def check(self, tau, what):
+        want = smooth(self.raws, self.times, tau)
+        d = max(max_diff(g, w) for g, w in zip(self.got, want))
+        check(d <= 1e-12, f"{what}: {len(self.got)} smoothed results = the recomputed "
+              f"smoothing of the raw scores (max diff {d:.1e})")
+        check(max_diff(self.got[0], self.raws[0]) == 0.0, f"{what}: starts at the raw scores")
+
+
+def test_smoothing(ref, model_dir):
+    tau = 0.2
+    labels, negatives = ["cat", "dog", "a red car"], ["nothing"]
+    h = Harness(model=model_dir, labels=",".join(labels), negative_labels=",".join(negatives),
+                smoothing=tau, top_k=2)
+    frames = [frame(60 + i) for i in range(6)]
+    times = [0, 50, 150, 400, 1000, 1020]           # ms
+    track = Track(h, ref)
+    for i, (f, t) in enumerate(zip(frames, times)):
+        s = track.push(f, t * Gst.MSECOND, t * Gst.MSECOND, labels, negatives,
+                       f"smoothing: frame {i}")
+        if s is not None:
+            check_negative_rule(s, f"smoothing: frame {i}: the top fields rank the smoothed "
+                                f"values", top_k=2, smoothed=True)
+    track.check(tau, "smoothing")
+    check(max(max_diff(g, r) for g, r in zip(track.got[1:], track.raws[1:])) > 1e-3,
+          "smoothing: the smoothed values are not the raw ones")
+
+    # a new label set starts afresh, also when an earlier one comes back
+    for k, labs in enumerate((["cat", "dog"], labels)):
+        h.element.set_property("labels", ",".join(labs))
+        track = Track(h, ref)
+        for i, t in enumerate((2000, 2100, 2300)):
+            t += 1000 * k
+            track.push(frames[i], t * Gst.MSECOND, t * Gst.MSECOND, labs, negatives,
+                       f"smoothing after relabel {k}: frame {i}")
+        track.check(tau, f"smoothing after relabel {k} ({','.join(labs)})")
+
+    # a flush starts afresh
+    h.flush()
+    track = Track(h, ref)
+    for i, t in enumerate((0, 100, 130)):
+        track.push(frames[3 + i], t * Gst.MSECOND, t * Gst.MSECOND, labels, negatives,
+                   f"smoothing after a flush: frame {i}")
+    track.check(tau, "smoothing after a flush")
+
+    # so does a new segment; and the steps are running times: at rate 2, 100 ms of PTS are 50
+    h.segment(base=5 * Gst.SECOND, rate=2.0)
+    track = Track(h, ref)
+    for i, t in enumerate((0, 100, 300)):
+        track.push(frames[i], t * Gst.MSECOND, 5 * Gst.SECOND + t * Gst.MSECOND // 2, labels,
+                   negatives, f"smoothing in a segment at rate 2: frame {i}")
+    track.check(tau, "smoothing after a new segment (rate 2: running-time steps)")
+
+    # smoothing off: no smoothed fields
+    h.element.set_property("smoothing", 0.0)
+    s = h.push(frames[0], Gst.SECOND)
+    check(s is not None and not s.has_field("smoothed-scores"),
+          "smoothing=0: no smoothed-scores")
+    h.close()
+
+
+def test_changes_only(ref, model_dir):
+    labels = ["cat", "dog", "a red car"]
+    templates = ["a photo of a {}."]
+    h = Harness(model=model_dir, labels=",".join(labels), changes_only=True)
+    pool = [frame(70 + i) for i in range(5)]
+    sequence = [0, 0, 1, 1, 2, 3, 3, 0, 4, 4, 1, 2]
+    metas = []
+    for i, k in enumerate(sequence):
+        metas.append(h.push(pool[k], i * Gst.SECOND // 10))
+    tops = []
+    for k in sequence:
+        p = ref.probs(pool[k], templates, labels)
+        tops.append(labels[int(np.argmax(p))])
+    check([m.get_value("top-label") if m else None for m in metas] == tops,
+          f"changes-only: every buffer carries its result, top-labels {tops}")
+    posted = [i for i in range(len(tops)) if i == 0 or tops[i] != tops[i - 1]]
+    check(0 < len(posted) - 1 < len(tops) - 1,
+          f"changes-only: the sequence has changes and repeats (changes at {posted})")
+    msgs = h.messages()
+    got = [m.get_value("timestamp") for m in msgs]
+    check(got == [i * Gst.SECOND // 10 for i in posted],
+          f"changes-only: messages exactly at the changes ({len(got)} at "
+          f"{[g // (Gst.SECOND // 10) for g in got]}, expected {posted})")
+    want_prev = [""] + [tops[i] for i in posted[:-1]]
+    check([m.get_value("previous-top-label") for m in msgs] == want_prev,
+          f"changes-only: previous-top-label {[m.get_value('previous-top-label') for m in msgs]}")
+    check([m.get_value("previous-top-label") for m in metas] == [""] + tops[:-1],
+          "changes-only: the meta's previous-top-label is the previous result's top-label")
+
+    # a new label set: its first result is posted whatever its top-label
+    h.element.set_property("labels", ",".join(labels + ["a bicycle"]))
+    last = pool[sequence[-1]]
+    for i in range(2):
+        h.push(last, (2 + i) * Gst.SECOND)
+    msgs = h.messages()
+    check(len(msgs) == 1 and msgs[0].get_value("previous-top-label") == ""
+          and msgs[0].get_value("timestamp") == 2 * Gst.SECOND,
+          f"changes-only: a new label set posts its first result, previous-top-label \"\" "
+          f"({len(msgs)} messages)")
+    # back to the earlier set: afresh too
+    h.element.set_property("labels", ",".join(labels))
+    h.push(last, 4 * Gst.SECOND)
+    msgs = h.messages()
+    check(len(msgs) == 1 and msgs[0].get_value("previous-top-label") == "",
+          "changes-only: an earlier label set coming back starts afresh")
+    # a flush, a new segment: afresh
+    h.flush()
+    h.push(last, 0)
+    h.push(last, Gst.SECOND // 10)
+    check(len(h.messages()) == 1, "changes-only: after a flush the first result is posted, the "
+          "same top-label then is not")
+    h.segment(base=Gst.SECOND)
+    h.push(last, 0)
+    check(len(h.messages()) == 1, "changes-only: a new segment posts its first result")
+
+    # off: every result
+    h.element.set_property("changes-only", False)
+    for i in range(3):
+        h.push(last, (1 + i) * Gst.SECOND)
+    check(len(h.messages()) == 3, "changes-only=false: every result posted")
+    h.close()
+
+    # with smoothing: the changes of the smoothed top-label (here: tau large, the first frame
+    # dominates, so the raw changes do not show)
+    h = Harness(model=model_dir, labels=",".join(labels), changes_only=True, smoothing=1000.0)
+    for i, k in enumerate(sequence):
+        h.push(pool[k], i * Gst.SECOND // 10)
+    msgs = h.messages()
+    check(len(msgs) == 1 and msgs[0].get_value("top-label") == tops[0],
+          f"changes-only with smoothing: the smoothed top-label never changes, one message "
+          f"({len(msgs)})")
+    h.close()
+
+
 def main():
     Gst.init(None)
     build_dir = os.environ.get("CLIP_TEST_BUILD_DIR")
@@ -514,6 +684,8 @@ def main():
         test_negatives(ref, model_dir)
         test_embeddings(ref, model_dir, d)
         test_json_lines(ref, model_dir, d)
+        test_smoothing(ref, model_dir)
+        test_changes_only(ref, model_dir)
 
     print(f"{len(failures)} failure(s)")
     return 1 if failures else 0
