@@ -217,6 +217,140 @@ def test_negatives(ref, m, pixels, image_emb):
               f"fields {sorted(out)}")
 
 
+def read_lines(stdout):
+    lines = stdout.decode("utf-8").splitlines()
+    try:
+        return [json.loads(line) for line in lines]
+    except json.JSONDecodeError as e:
+        check(False, f"every line is JSON ({e}): {lines[:3]!r}")
+        return []
+
+
+def test_catalog(ref, m, d, size):
+    rng = np.random.default_rng(9)
+    cat = os.path.join(d, "catalog")
+    os.makedirs(os.path.join(cat, "sub"))
+    names = ["b.png", "a.jpg", "c.png", "d.ppm"]
+    for i, name in enumerate(names):
+        Image.fromarray(rng.integers(0, 256, (30 + 7 * i, 45, 3), dtype=np.uint8)).save(
+            os.path.join(cat, name))
+    Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(
+        os.path.join(cat, "sub", "deeper.png"))                     # not recursed into
+    with open(os.path.join(cat, "notes.txt"), "w") as f:             # a regular file, not an image
+        f.write("not an image\n")
+    extra = os.path.join(d, "extra.png")
+    Image.fromarray(rng.integers(0, 256, (50, 30, 3), dtype=np.uint8)).save(extra)
+    with open(os.path.join(d, "list.txt"), "w") as f:
+        f.write("extra.png\r\n\ncatalog/c.png\nmissing.png\n")
+    labels = ["cat", "dog", "a red car"]
+    lab = ["--labels", ",".join(labels)]
+
+    def run_in(args):
+        return subprocess.run([CLIP_INFER] + args, capture_output=True, cwd=d)
+
+    # a directory, then a list (relative paths from the current directory)
+    r = run_in(["classify", "--threads", "1"] + m + lab + ["catalog", "@list.txt"])
+    out = read_lines(r.stdout)
+    order = ([os.path.join("catalog", n) for n in sorted(names + ["notes.txt"])]
+             + ["extra.png", "catalog/c.png", "missing.png"])
+    check([o.get("path") for o in out] == order,
+          f"catalog: one line per image in order: the directory's regular files by name (not "
+          f"its subdirectory), then the list's paths ({[o.get('path') for o in out]})")
+    errors = [o for o in out if "error" in o]
+    check(sorted(o["path"] for o in errors) == ["catalog/notes.txt", "missing.png"]
+          and all(sorted(o) == ["error", "path"] for o in errors),
+          f"catalog: an unreadable image gets a line with path and error only "
+          f"({[(o['path'], o['error'][:40]) for o in errors]})")
+    check(r.returncode == 1, f"catalog: exit status 1 when an image failed ({r.returncode})")
+    good = [o for o in out if "error" not in o]
+    check(len(good) == 6 and all(list(o) == ["path", "labels", "scores", "top-label",
+                                             "top-score"] for o in good),
+          "catalog: path, labels, scores, top-label, top-score")
+
+    # each line equals the run of that image alone, in its own process, and the one-image form
+    for o in good:
+        alone = run_in(["classify", "--threads", "1"] + m + lab + [o["path"]])
+        check(alone.returncode == 0 and read_lines(alone.stdout) == [o],
+              f"catalog: {o['path']}: the same line as a run of its own")
+        old = json.loads(run_in(["classify", "--threads", "1"] + m + [o["path"]] + labels).stdout)
+        check(np.array_equal(np.float32(old["probs"]), np.float32(o["scores"])),
+              f"catalog: {o['path']}: scores = the one-image form's probs")
+        best = int(np.argmax(o["scores"]))
+        check(o["top-label"] == labels[best] and o["top-score"] == o["scores"][best],
+              f"catalog: {o['path']}: top-label is the best label")
+    # ... and the reference's, for two of them
+    for o in good[:2]:
+        pixels = os.path.join(d, "p.f32")
+        run_in(["preprocess"] + m + ["--out", pixels, o["path"]])
+        probs = softmax(ref.logits(ref.image(read_pixels(pixels, size)),
+                                   ref.labels(["a photo of a {}."], labels)))
+        check(max_diff(o["scores"], probs) <= PROB_TOL,
+              f"catalog: {o['path']}: scores match the reference ({max_diff(o['scores'], probs):.2e})")
+
+    # all readable: exit 0; --embeddings = embed-image; --negative; ensembles; stderr quiet
+    images = [os.path.join("catalog", n) for n in ("a.jpg", "b.png")]
+    r = run_in(["classify", "--threads", "1", "--embeddings", "--negative", "nothing,cat",
+                "--template", "imagenet-7"] + m + lab + images)
+    out = read_lines(r.stdout)
+    check(r.returncode == 0 and r.stderr == b"" and len(out) == 2,
+          f"catalog: every image classified: exit 0, nothing on stderr when it is no terminal "
+          f"({r.returncode}, {r.stderr[:100]!r})")
+    for o, path in zip(out, images):
+        e = json.loads(run_in(["embed-image", "--threads", "1"] + m + [path]).stdout)["embedding"]
+        check(o.get("image-embedding") == e, f"catalog --embeddings: {path}: image-embedding = "
+              f"embed-image's")
+        check(o.get("negative-labels") == ["nothing"] and len(o.get("negative-scores", [])) == 1,
+              f"catalog --negative: {path}: negative-labels (a label listed is dropped)")
+        image_emb = np.asarray(e, np.float64)
+        probs = softmax(ref.logits(image_emb, ref.labels(IMAGENET_7, labels + ["nothing"])))
+        got = o["scores"] + o["negative-scores"]
+        check(max_diff(got, probs) <= PROB_TOL, f"catalog --negative --template imagenet-7: "
+              f"{path}: one softmax, the reference's ({max_diff(got, probs):.2e})")
+        best = int(np.argmax(o["scores"]))
+        want = ((labels[best], o["scores"][best]) if o["scores"][best] > o["negative-scores"][0]
+                else ("", 0))
+        check((o["top-label"], o["top-score"]) == want, f"catalog --negative: {path}: top-label "
+              f"{o['top-label']!r}")
+    # a negative that beats every label: top-label ""
+    r = run_in(["classify", "--threads", "1", "--negative", "cat"] + m
+               + ["--labels", "dog,a red car", images[0]])
+    o = read_lines(r.stdout)[0]
+    if o["negative-scores"][0] >= max(o["scores"]):
+        check(o["top-label"] == "" and o["top-score"] == 0, "catalog: none of these: top-label \"\"")
+    else:
+        check(o["top-label"] != "", "catalog: a label above the negatives is the top-label")
+
+    # a progress bar when stderr is a terminal
+    import pty
+    master, slave = pty.openpty()
+    p = subprocess.Popen([CLIP_INFER, "classify", "--threads", "1"] + m + lab + images, cwd=d,
+                         stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    stdout, _ = p.communicate()
+    tty = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        tty += chunk
+    os.close(master)
+    check(p.returncode == 0 and b"\r" in tty and b"2/2 [" in tty and b"img/s" in tty
+          and len(read_lines(stdout)) == 2,
+          f"catalog: a progress bar on a terminal's stderr, the lines on stdout ({tty[-80:]!r})")
+
+    # usage
+    for args, what in ((lab + ["--pixels", "p.f32"], "--labels with --pixels"),
+                       (lab, "--labels without an IMAGE"),
+                       (["--labels", " , ", images[0]], "--labels with no label"),
+                       (lab + ["--template", "oops", images[0]], "a bad template")):
+        r = run_in(["classify"] + m + args)
+        check(r.returncode == 1 and r.stdout == b"" and r.stderr != b"",
+              f"catalog: {what}: exit 1, a message, no output ({r.stderr[:80]!r})")
+
+
 def test_imagenet_80(ref, m, pixels, image_emb, imagenet_80):
     labels = ["cat", "dog"]
     out = run_json(["classify", "--threads", "1", "--template", "imagenet-80", "--pixels",
@@ -250,6 +384,7 @@ def main():
         test_ensembles(ref, m, pixels, image_emb)
         test_imagenet_80(ref, m, pixels, image_emb, IMAGENET_80)
         test_negatives(ref, m, pixels, image_emb)
+        test_catalog(ref, m, d, size)
 
     print(f"{len(failures)} failure(s)")
     return 1 if failures else 0

@@ -11,11 +11,14 @@
  *   clip-infer embed-image --model DIR (IMAGE | --pixels FILE)      {"embedding": [...]}
  *   clip-infer classify    --model DIR [--template T] (IMAGE | --pixels FILE) LABEL...
  *                                                  {"labels": [...], "logits": [...], "probs": [...]}
- * plus --threads N and --precision fp32|bf16 for the commands that run the model. Floats print
- * as %.9g (round-trips).
+ *   clip-infer classify    --model DIR --labels L1,L2 IMAGE...   one line per image (clip-catalog.h)
+ * plus --threads N and --precision fp32|bf16 for the commands that run the model; classify also
+ * takes --negative L1,L2 and --embeddings. Floats print as %.9g (round-trips).
  */
 #include "clip.h"
+#include "clip-catalog.h"
 #include "image-io.h"
+#include "json-out.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -29,6 +32,8 @@ typedef struct {
   char *precision;
   char *template_;
   char *negative;            /* --negative: comma-separated negative labels */
+  char *labels;              /* --labels: the catalog form of classify */
+  gboolean embeddings;       /* --embeddings */
   char *pixels_path;
   char *out_path;
   int max_length;
@@ -43,6 +48,7 @@ enum {
   OPT_MAX_LENGTH = 1 << 3,
   OPT_THREADS = 1 << 4,      /* with --precision: the commands that run the model */
   OPT_NEGATIVE = 1 << 5,
+  OPT_LABELS = 1 << 6,       /* with --embeddings */
 };
 
 typedef struct {
@@ -59,48 +65,6 @@ typedef struct {
 
 /* Usage errors: the message is followed by a pointer to --help. */
 #define INFER_USAGE_ERROR (g_quark_from_static_string ("clip-infer-usage"))
-
-/* ------------------------------------------------------------------------------------------ */
-/* JSON output */
-
-static void
-json_append_string (GString *json, const char *s)
-{
-  g_string_append_c (json, '"');
-  for (; *s; s++) {
-    unsigned char c = (unsigned char) *s;
-
-    if (c == '"' || c == '\\')
-      g_string_append_printf (json, "\\%c", c);
-    else if (c == '\n')
-      g_string_append (json, "\\n");
-    else if (c == '\t')
-      g_string_append (json, "\\t");
-    else if (c < 0x20 || c == 0x7f)
-      g_string_append_printf (json, "\\u%04x", c);
-    else
-      g_string_append_c (json, c);   /* UTF-8 passes through (validated on input) */
-  }
-  g_string_append_c (json, '"');
-}
-
-/* %.9g round-trips a float. JSON has no NaN/Infinity: those become null. */
-static void
-json_append_floats (GString *json, const float *v, int n)
-{
-  char buffer[G_ASCII_DTOSTR_BUF_SIZE];
-
-  g_string_append_c (json, '[');
-  for (int i = 0; i < n; i++) {
-    if (i > 0)
-      g_string_append (json, ", ");
-    if (isfinite (v[i]))
-      g_string_append (json, g_ascii_formatd (buffer, sizeof buffer, "%.9g", v[i]));
-    else
-      g_string_append (json, "null");
-  }
-  g_string_append_c (json, ']');
-}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Inputs */
@@ -243,18 +207,6 @@ parse_negatives (const char *text, char *const *labels, int n_labels)
   g_free (parsed);
   g_ptr_array_add (kept, NULL);
   return (char **) g_ptr_array_free (kept, FALSE);
-}
-
-static void
-json_append_strings (GString *json, char *const *strings, int n)
-{
-  g_string_append_c (json, '[');
-  for (int i = 0; i < n; i++) {
-    if (i > 0)
-      g_string_append (json, ", ");
-    json_append_string (json, strings[i]);
-  }
-  g_string_append_c (json, ']');
 }
 
 /* Fails early, before the model loads, on a template value clip_embed_labels would refuse. */
@@ -474,6 +426,10 @@ run_classify (const InferArgs *args, GString *json, GError **error)
   json_append_floats (json, logits, n_labels);
   g_string_append (json, ", \"probs\": ");
   json_append_floats (json, probs, n_labels);
+  if (args->embeddings) {
+    g_string_append (json, ", \"image-embedding\": ");
+    json_append_floats (json, image, dim);
+  }
   if (n_negative > 0) {
     g_string_append (json, ", \"negative-labels\": ");
     json_append_strings (json, negatives, n_negative);
@@ -513,12 +469,19 @@ static const InferCommand commands[] = {
   { "embed-image", "IMAGE",
     "L2-normalised image embedding of IMAGE (or of the tensor in --pixels).",
     OPT_PIXELS | OPT_THREADS, run_embed_image },
-  { "classify", "IMAGE LABEL...",
+  { "classify", "IMAGE LABEL...  |  --labels L1,L2 IMAGE...",
     "Zero-shot scores of IMAGE (or --pixels) against each LABEL, in the order given; each label "
     "becomes a prompt through --template (default \"" CLIP_DEFAULT_TEMPLATE "\"). --negative "
     "labels share the softmax and are printed as negative-labels, negative-logits and "
-    "negative-probs.",
-    OPT_TEMPLATE | OPT_PIXELS | OPT_THREADS | OPT_NEGATIVE, run_classify },
+    "negative-probs.\n\n"
+    "With --labels, every IMAGE is an image to classify (a directory: its regular files, sorted "
+    "by name; @FILE: the paths in FILE, one per line) and each gets one JSON line on stdout: "
+    "path, labels, scores, top-label, top-score (negative-labels and negative-scores with "
+    "--negative, image-embedding with --embeddings), or path and error when it cannot be read. "
+    "The model loads once and a thread decodes the next images while one is classified. A "
+    "progress bar goes to stderr when it is a terminal. Exit status 0 when every image was "
+    "classified, 1 otherwise.",
+    OPT_TEMPLATE | OPT_PIXELS | OPT_THREADS | OPT_NEGATIVE | OPT_LABELS, run_classify },
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -556,6 +519,8 @@ check_args (const InferCommand *cmd, const InferArgs *args, GError **error)
     return FALSE;
   if (args->negative && !check_utf8 ("--negative", args->negative, error))
     return FALSE;
+  if (args->labels && !check_utf8 ("--labels", args->labels, error))
+    return FALSE;
 
   if (g_str_equal (cmd->name, "preprocess")) {
     if (!args->out_path) {
@@ -572,6 +537,19 @@ check_args (const InferCommand *cmd, const InferArgs *args, GError **error)
       g_set_error (error, INFER_USAGE_ERROR, 0, "expected either one IMAGE or --pixels FILE");
       return FALSE;
     }
+  } else if (g_str_equal (cmd->name, "classify") && args->labels) {
+    if (args->pixels_path) {
+      g_set_error (error, INFER_USAGE_ERROR, 0,
+                   "--labels takes image files, not --pixels (use the one-image form: "
+                   "classify --pixels FILE LABEL...)");
+      return FALSE;
+    }
+    if (args->n_args < 1) {
+      g_set_error (error, INFER_USAGE_ERROR, 0, "expected at least one IMAGE after --labels");
+      return FALSE;
+    }
+    /* IMAGEs are paths: bytes, whatever their encoding */
+    return TRUE;
   } else if (g_str_equal (cmd->name, "classify")) {
     if (args->n_args < (args->pixels_path ? 1 : 2)) {
       g_set_error (error, INFER_USAGE_ERROR, 0, "expected %s and at least one LABEL",
@@ -645,6 +623,11 @@ main (int argc, char **argv)
       { "negative", 0, 0, G_OPTION_ARG_FILENAME, &args.negative,
         "Negative (\"none of these\") labels, comma-separated (semicolons if there is one; "
         "\\, escapes), scored in the same softmax as the labels", "L1,L2" },
+      { "labels", 'l', 0, G_OPTION_ARG_FILENAME, &args.labels,
+        "Classify every IMAGE (directories, @lists) against these labels, one JSON line each",
+        "L1,L2" },
+      { "embeddings", 0, 0, G_OPTION_ARG_NONE, &args.embeddings,
+        "Add image-embedding (the L2-normalised image embedding) to the output", NULL },
       { "pixels", 0, 0, G_OPTION_ARG_FILENAME, &args.pixels_path,
         "Preprocessed image: raw float32 little-endian [3, S, S]", "FILE" },
       { "out", 'o', 0, G_OPTION_ARG_FILENAME, &args.out_path, "Output file", "FILE" },
@@ -653,8 +636,8 @@ main (int argc, char **argv)
       { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &args.args, NULL, NULL },
       { NULL },
     };
-    const guint needs[] = { 0, OPT_THREADS, OPT_THREADS, OPT_TEMPLATE, OPT_NEGATIVE, OPT_PIXELS,
-                            OPT_OUT, OPT_MAX_LENGTH, 0, 0 };
+    const guint needs[] = { 0, OPT_THREADS, OPT_THREADS, OPT_TEMPLATE, OPT_NEGATIVE,
+                            OPT_LABELS, OPT_LABELS, OPT_PIXELS, OPT_OUT, OPT_MAX_LENGTH, 0, 0 };
     GOptionEntry used[G_N_ELEMENTS (entries)];
     int n_used = 0;
     /* "clip-infer CMD" as the program name of --help and messages, then CMD's arguments */
@@ -695,6 +678,29 @@ main (int argc, char **argv)
     goto out;
   }
 
+  /* The catalog form writes its lines as it goes and has its own exit status. */
+  if (cmd->run == run_classify && args.labels) {
+    ClipCatalogOptions options = {
+      .model_dir = args.model_dir,
+      .model_params = clip_model_params_default (),
+      .n_threads = args.n_threads,
+      .template_ = args.template_,
+      .labels = args.labels,
+      .negative = args.negative,
+      .embeddings = args.embeddings,
+      .progress = -1,
+    };
+
+    if (args.precision
+        && !clip_precision_from_string (args.precision, &options.model_params.precision,
+                                        &error)) {
+      fprintf (stderr, "clip-infer %s: %s\n", cmd->name, error->message);
+      goto out;
+    }
+    status = clip_catalog_classify (&options, args.args, args.n_args, stdout);
+    goto out;
+  }
+
   json = g_string_new (NULL);
   if (!cmd->run (&args, json, &error)) {
     fprintf (stderr, "clip-infer %s: %s\n", cmd->name, error->message);
@@ -714,6 +720,7 @@ out:
   g_free (args.model_dir);
   g_free (args.template_);
   g_free (args.negative);
+  g_free (args.labels);
   g_free (args.precision);
   g_free (args.pixels_path);
   g_free (args.out_path);
