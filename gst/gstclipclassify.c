@@ -114,6 +114,10 @@
  * |[
  * gst-launch-1.0 -m filesrc location=video.mp4 ! decodebin ! videoconvert ! clipclassify mode=sync interval=30 labels="indoors,outdoors" ! fakesink
  * ]| Classifies every 30th frame of a file, waiting for each result.
+ * |[
+ * gst-launch-1.0 -m v4l2src ! videoconvert ! clipclassify labels="a person,a dog" negative-labels="an empty room" template=imagenet-7 smoothing=1.0 changes-only=true json-location=events.jsonl ! fakesink
+ * ]| Posts a message only when the (smoothed) best label changes, "" when the room is empty,
+ * and appends every result to events.jsonl.
  */
 
 #include "gstclipclassify.h"

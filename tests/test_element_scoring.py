@@ -671,6 +671,44 @@ def test_changes_only(ref, model_dir):
     h.close()
 
 
+NEW_PROPERTIES = {
+    # name: what gst-inspect-1.0 shows as its type line
+    "negative-labels": 'String. Default: ""',
+    "embeddings": "Boolean. Default: false",
+    "json-location": 'String. Default: ""',
+    "smoothing": "Double. Range:",
+    "changes-only": "Boolean. Default: false",
+}
+
+
+def test_documentation():
+    """gst-inspect-1.0 clipclassify shows every new property with its range and default, and
+    README.md has a row for each."""
+    r = subprocess.run(["gst-inspect-1.0", "clipclassify"], capture_output=True, timeout=60)
+    text = r.stdout.decode(errors="replace")
+    check(r.returncode == 0, "gst-inspect-1.0 clipclassify runs")
+    lines = text.splitlines()
+    for name, kind in NEW_PROPERTIES.items():
+        at = [i for i, line in enumerate(lines) if line.strip().startswith(name + " ")]
+        block = "\n".join(lines[at[0]:at[0] + 3]) if at else ""
+        check(at and kind in block and "Default:" in block and len(lines[at[0]]) > 40,
+              f"gst-inspect: {name}: described, with its type, range and default "
+              f"({block.splitlines()[-1].strip() if block else 'missing'})")
+    smoothing = [i for i, line in enumerate(lines) if line.strip().startswith("smoothing ")]
+    if smoothing:
+        block = " ".join(lines[smoothing[0]:smoothing[0] + 3]).split()
+        check("0" in block and "Default:" in block, "gst-inspect: smoothing ranges from 0, "
+              "default 0")
+    readme = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "README.md")
+    with open(readme, encoding="utf-8") as f:
+        text = f.read()
+    for name in list(NEW_PROPERTIES) + ["template"]:
+        check(f"| `{name}` |" in text, f"README.md: a row for {name}")
+    for word in ("imagenet-80", "imagenet-7", "previous-top-label", "smoothed-scores",
+                 "image-embedding", "negative-scores", "--labels", "@FILE"):
+        check(word in text, f"README.md mentions {word}")
+
+
 def main():
     Gst.init(None)
     build_dir = os.environ.get("CLIP_TEST_BUILD_DIR")
@@ -686,6 +724,7 @@ def main():
         test_json_lines(ref, model_dir, d)
         test_smoothing(ref, model_dir)
         test_changes_only(ref, model_dir)
+    test_documentation()
 
     print(f"{len(failures)} failure(s)")
     return 1 if failures else 0
