@@ -225,12 +225,13 @@ clip_worker_analyse (ClipWorker *worker)
     if (worker->prepare (frame, worker->model, worker->pixels, worker->prepare_data, &error)) {
       /* From here on image is this frame's: the one kept for re-scoring goes. */
       worker->image_valid = FALSE;
-      clip_embed_image (worker->ctx, worker->pixels, worker->image);
-      result = clip_worker_make_result (worker, g_steal_pointer (&labels));
-      result->pts = pts;
-      result->seq = seq;
-      /* monotonic time is in µs: the latency field is ns like every GStreamer duration */
-      result->latency_ns = (guint64) (g_get_monotonic_time () - start) * 1000;
+      if (clip_embed_image (worker->ctx, worker->pixels, worker->image, &error)) {
+        result = clip_worker_make_result (worker, g_steal_pointer (&labels));
+        result->pts = pts;
+        result->seq = seq;
+        /* monotonic time is in µs: the latency field is ns like every GStreamer duration */
+        result->latency_ns = (guint64) (g_get_monotonic_time () - start) * 1000;
+      }
     }
   }
   clip_label_set_unref (labels);

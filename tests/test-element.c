@@ -176,7 +176,8 @@ expected_scores (ClipModel *model, ClipContext *ctx, const Frame *frame, const c
                                        frame->width, frame->height, frame->width * 3, pixels,
                                        &error));
   g_assert_no_error (error);
-  clip_embed_image (ctx, pixels, image);
+  g_assert_true (clip_embed_image (ctx, pixels, image, &error));
+  g_assert_no_error (error);
   for (guint i = 0; i < n; i++) {
     prompts[i] = clip_format_prompt (template_, parsed[i], &error);
     g_assert_no_error (error);
