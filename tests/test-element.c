@@ -1376,6 +1376,112 @@ test_sync_never_rescored (void)
   fixture_teardown (&f);
 }
 
+/* A switch from async to sync mode loses no result and delivers none twice. The frame handed
+ * over in async mode has no buffer of its own left once the mode is sync: its result goes out
+ * as a message (before the next sync frame's), whether the switch finds that frame still being
+ * analysed, already analysed but not delivered, or is followed by EOS instead of a frame. The
+ * sync frame's result is on its own buffer and in one message. Every result is the engine's for
+ * its frame. */
+static void
+test_mode_switch_keeps_results (void)
+{
+  enum { IN_FLIGHT, FINISHED, THEN_EOS };
+  static const char *const names[] = { "in flight", "finished", "then EOS" };
+  const char *labels = "cat, dog, a red car";
+  Frame *frames[2] = { frame_new (320, 240, 61), frame_new (320, 240, 62) };
+  const GstClockTime pts[2] = { 0, 100 * GST_MSECOND };
+  ClipContextParams params = clip_context_params_default ();
+  GError *error = NULL;
+  ClipModel *model = clip_model_load (slow_model, &error);
+  ClipContext *ctx;
+
+  g_assert_no_error (error);
+  params.n_threads = 1;
+  ctx = clip_context_new (model, &params, &error);
+  g_assert_no_error (error);
+
+  for (int variant = IN_FLIGHT; variant <= THEN_EOS; variant++) {
+    Fixture f;
+    GstBuffer *out;
+    GList *messages, *l;
+    GstEvent *event;
+    guint n_expected = variant == THEN_EOS ? 1 : 2;
+
+    g_test_message ("switch with the async frame %s", names[variant]);
+    fixture_setup (&f, slow_model, "labels", labels, NULL);
+    gst_harness_set_src_caps_str (f.h, caps_string (GST_VIDEO_FORMAT_RGB, 320, 240));
+
+    /* async: frame 0 is handed over (the worker is idle), its buffer carries nothing */
+    gst_harness_push (f.h, frame_to_buffer (frames[0], GST_VIDEO_FORMAT_RGB, pts[0]));
+    out = gst_harness_pull (f.h);
+    g_assert_null (buffer_result (out));
+    gst_buffer_unref (out);
+    /* ~0.1 s of analysis on the slow model (after its labels): long done after 2 s. Had it
+     * not finished, this would be the first variant again, with the same expectations. */
+    if (variant == FINISHED)
+      g_usleep (2 * G_USEC_PER_SEC);
+    g_object_set (f.element, "mode", 1, NULL);
+
+    if (variant == THEN_EOS) {
+      gst_harness_push_event (f.h, gst_event_new_eos ());
+    } else {
+      const GstStructure *meta;
+
+      gst_harness_push (f.h, frame_to_buffer (frames[1], GST_VIDEO_FORMAT_RGB, pts[1]));
+      out = gst_harness_pull (f.h);
+      meta = buffer_result (out);
+      g_assert_nonnull (meta);
+      check_result (meta, 3, 0.0);
+      g_assert_false (result_rescored (meta));
+      g_assert_cmpuint (uint64_field (meta, "analysed-pts"), ==, pts[1]);
+      g_assert_cmpuint (uint64_field (meta, "timestamp"), ==, pts[1]);
+      g_assert_true (result_matches_model (meta, model, ctx, frames[1], labels,
+                                           CLIP_DEFAULT_TEMPLATE));
+      /* the message of this buffer's result is the last one */
+      messages = pop_messages (f.bus, GST_MESSAGE_ELEMENT);
+      g_assert_cmpuint (g_list_length (messages), ==, n_expected);
+      assert_same_fields (result_message (g_list_last (messages)->data, f.element), meta);
+      gst_buffer_unref (out);
+      gst_harness_push_event (f.h, gst_event_new_eos ());
+      /* back on the bus for the checks below, in order */
+      for (l = messages; l; l = l->next)
+        gst_bus_post (f.bus, gst_message_ref (l->data));
+      g_list_free_full (messages, (GDestroyNotify) gst_message_unref);
+    }
+    while ((event = gst_harness_pull_event (f.h))) {
+      GstEventType type = GST_EVENT_TYPE (event);
+
+      gst_event_unref (event);
+      if (type == GST_EVENT_EOS)
+        break;
+    }
+
+    /* each frame's result exactly once, oldest first: nothing more came with EOS */
+    messages = pop_messages (f.bus, GST_MESSAGE_ELEMENT);
+    g_assert_cmpuint (g_list_length (messages), ==, n_expected);
+    l = messages;
+    for (guint i = 0; i < n_expected; i++, l = l->next) {
+      const GstStructure *s = result_message (l->data, f.element);
+
+      check_result (s, 3, 0.0);
+      g_assert_false (result_rescored (s));
+      g_assert_cmpuint (uint64_field (s, "analysed-pts"), ==, pts[i]);
+      g_assert_true (result_matches_model (s, model, ctx, frames[i], labels,
+                                           CLIP_DEFAULT_TEMPLATE));
+    }
+    g_assert_cmpuint (get_uint64 (f.element, "frames-analysed"), ==, n_expected);
+    g_assert_cmpuint (get_uint64 (f.element, "frames-skipped"), ==, 0);
+    g_assert_false (bus_has_error (f.bus));
+    g_list_free_full (messages, (GDestroyNotify) gst_message_unref);
+    fixture_teardown (&f);
+  }
+
+  clip_context_free (ctx);
+  clip_model_unref (model);
+  frame_free (frames[0]);
+  frame_free (frames[1]);
+}
+
 /* Caps change mid-stream (size and format): the element follows, output bytes stay the input
  * bytes, and RGB-family frames still give the engine's values. */
 static void
@@ -2605,6 +2711,7 @@ main (int argc, char **argv)
   g_test_add_func ("/element/relabel/storm", test_relabel_storm);
   g_test_add_func ("/element/relabel/async-rescore", test_async_rescore);
   g_test_add_func ("/element/relabel/sync-never-rescored", test_sync_never_rescored);
+  g_test_add_func ("/element/mode-switch/keeps-results", test_mode_switch_keeps_results);
   g_test_add_func ("/element/renegotiation", test_renegotiation);
   g_test_add_func ("/element/frame-copy/packed-422", test_frame_copy_packed_422);
   g_test_add_func ("/element/packed-422-odd-width", test_packed_422_odd_width);
