@@ -23,6 +23,7 @@ struct _ClipWorker {
   GMutex lock;                /* guards everything below; never taken with the object lock */
   GCond cond;                 /* any change a waiter may care about */
   GThread *thread;
+  GCancellable *cancellable;  /* cancelled by stop: a label build stops between batches */
   gboolean quit;
   gboolean flushing;
 
@@ -240,7 +241,8 @@ clip_worker_build_labels (ClipWorker *worker)
   worker->labels_built = generation;
   g_mutex_unlock (&worker->lock);
 
-  set = clip_label_set_build (worker->ctx, worker->cache, text, template_, &error);
+  set = clip_label_set_build (worker->ctx, worker->cache, text, template_, worker->cancellable,
+                              &error);
   g_free (text);
   g_free (template_);
 
@@ -249,6 +251,9 @@ clip_worker_build_labels (ClipWorker *worker)
     old = worker->label_set;
     worker->label_set = set;
     changed = !clip_label_set_same (old, set);
+  } else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+    /* stopping: nothing is wrong with the labels */
+    g_clear_error (&error);
   } else {
     g_clear_error (&worker->labels_error);
     worker->labels_error = error;
@@ -361,6 +366,7 @@ clip_worker_start (ClipWorker *worker, ClipModel *model, int n_threads, GError *
   worker->cache = clip_label_cache_new ();
   worker->pixels = g_new (float, (gsize) 3 * size * size);
   worker->image = g_new (float, dim);
+  worker->cancellable = g_cancellable_new ();
 
   g_mutex_lock (&worker->lock);
   worker->quit = FALSE;
@@ -387,6 +393,8 @@ clip_worker_stop (ClipWorker *worker)
   worker->flushing = TRUE;
   g_cond_broadcast (&worker->cond);
   g_mutex_unlock (&worker->lock);
+  /* A label build in progress ends at its next batch. */
+  g_cancellable_cancel (worker->cancellable);
 
   if (worker->thread)
     g_thread_join (worker->thread);
@@ -399,6 +407,7 @@ clip_worker_stop (ClipWorker *worker)
   worker->image_seq = 0;
   g_mutex_unlock (&worker->lock);
 
+  g_clear_object (&worker->cancellable);
   g_clear_pointer (&worker->cache, clip_label_cache_free);
   g_clear_pointer (&worker->ctx, clip_context_free);
   g_clear_pointer (&worker->model, clip_model_unref);

@@ -66,8 +66,9 @@ void clip_worker_free (ClipWorker *worker);
 /* Creates the context (n_threads, 0 = all cores) on the calling thread, so a failure reaches
  * the caller, then spawns the thread. The first label set is built before any frame. */
 gboolean clip_worker_start (ClipWorker *worker, ClipModel *model, int n_threads, GError **error);
-/* Quits and joins the thread (an inference in progress completes first), then drops the
- * pending job, the results, the label set and the context. */
+/* Quits and joins the thread (an inference in progress completes first; a label build stops
+ * at its next batch of CLIP_LABELS_CHUNK prompts), then drops the pending job, the results, the
+ * label set and the context. */
 void clip_worker_stop (ClipWorker *worker);
 
 /* Newest-generation-wins: a call with a generation not above the last one seen is ignored, so

@@ -63,7 +63,9 @@
  * Each label is put into #GstClipClassify:template to make the prompt the text tower sees.
  * Setting #GstClipClassify:labels or #GstClipClassify:template while playing does not stall
  * the video: the worker computes the text embeddings of the new prompts only (they are cached
- * per prompt), then swaps the set in at once.
+ * per prompt), then swaps the set in at once. It computes them 16 prompts at a time, so that
+ * stopping the element (PAUSED to READY) while thousands of labels are being built waits for
+ * those 16 only.
  *
  * In async mode the new labels show up without waiting for another frame to be analysed: as
  * soon as the set is swapped in, the worker scores the image embedding of the last frame it
