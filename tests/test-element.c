@@ -1636,6 +1636,158 @@ test_renegotiation (void)
   fixture_teardown (&f);
 }
 
+/* The scores of s are the engine's for frame (tiny model, LABELS) to 1e-3 in log-probability:
+ * as strict as result_matches where scores are moderate, and still telling frames apart where
+ * one label takes nearly all the probability (gray frames on the tiny model: 0.9999976 against
+ * 0.9999970 is within result_matches' 1e-5, but the small scores differ by a factor of 2). */
+static gboolean
+result_matches_in_log (const GstStructure *s, const Frame *frame)
+{
+  guint n_got, n_want;
+  g_autofree double *got = double_array (s, "scores", &n_got);
+  g_autofree double *want = expected_scores (ref_model, ref_ctx, frame, LABELS,
+                                             CLIP_DEFAULT_TEMPLATE, &n_want);
+
+  g_assert_true (result_has_labels (s, LABELS));
+  g_assert_cmpuint (n_got, ==, n_want);
+  for (guint i = 0; i < n_got; i++) {
+    if (fabs (log (MAX (got[i], 1e-30)) - log (MAX (want[i], 1e-30))) > 1e-3) {
+      g_test_message ("score %u: %.9g, engine says %.9g", i, got[i], want[i]);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+/* videoconvert's RGB of a buffer (the reference for what the element must analyse), as a tight
+ * Frame. info, when given, replaces the buffer's caps as the converter's input: a wrong reading
+ * of the same bytes. */
+static Frame *
+rgb_of_buffer (GstBuffer *buffer, GstVideoFormat format, int width, int height,
+               const GstVideoInfo *info)
+{
+  Frame *frame = g_new0 (Frame, 1);
+  GstVideoInfo rgb_info;
+  GstVideoFrame rgb;
+  GstBuffer *out;
+
+  frame->width = width;
+  frame->height = height;
+  frame->rgb = g_malloc ((gsize) width * height * 3);
+  gst_video_info_set_format (&rgb_info, GST_VIDEO_FORMAT_RGB, width, height);
+  if (!info) {
+    GstHarness *h = gst_harness_new_parse (
+        "videoconvert ! capsfilter caps=video/x-raw,format=RGB");
+
+    gst_harness_set_src_caps_str (h, caps_string (format, width, height));
+    g_assert_cmpint (gst_harness_push (h, gst_buffer_ref (buffer)), ==, GST_FLOW_OK);
+    out = gst_harness_pull (h);
+    gst_harness_teardown (h);
+  } else {
+    GstVideoConverter *converter;
+    GstVideoFrame in;
+
+    /* GstVideoConverter converts formats only: the rest of the info must match */
+    GST_VIDEO_INFO_FPS_N (&rgb_info) = GST_VIDEO_INFO_FPS_N (info);
+    GST_VIDEO_INFO_FPS_D (&rgb_info) = GST_VIDEO_INFO_FPS_D (info);
+    converter = gst_video_converter_new ((GstVideoInfo *) info, &rgb_info, NULL);
+
+    out = gst_buffer_new_allocate (NULL, rgb_info.size, NULL);
+    g_assert_true (gst_video_frame_map (&in, (GstVideoInfo *) info, buffer, GST_MAP_READ));
+    g_assert_true (gst_video_frame_map (&rgb, &rgb_info, out, GST_MAP_WRITE));
+    gst_video_converter_frame (converter, &in, &rgb);
+    gst_video_frame_unmap (&rgb);
+    gst_video_frame_unmap (&in);
+    gst_video_converter_free (converter);
+  }
+  g_assert_true (gst_video_frame_map (&rgb, &rgb_info, out, GST_MAP_READ));
+  for (int y = 0; y < height; y++)
+    memcpy (frame->rgb + (gsize) y * width * 3, (guint8 *) GST_VIDEO_FRAME_PLANE_DATA (&rgb, 0)
+            + (gsize) y * GST_VIDEO_FRAME_PLANE_STRIDE (&rgb, 0), (gsize) width * 3);
+  gst_video_frame_unmap (&rgb);
+  gst_buffer_unref (out);
+  return frame;
+}
+
+/* Camera formats give the engine's values on videoconvert's RGB of the same frames: the
+ * element's conversion has the matrix and the range the caps say (their defaults here: BT.601,
+ * limited range for YUV). Not a tautology: reading the same bytes with another matrix or range
+ * gives other scores, which the comparison tells apart. */
+static void
+test_camera_formats (void)
+{
+  static const struct {
+    GstVideoFormat format;
+    int width, height;
+  } cases[] = {
+    {GST_VIDEO_FORMAT_I420, 64, 48},
+    {GST_VIDEO_FORMAT_I420, 49, 37},
+    {GST_VIDEO_FORMAT_NV12, 64, 48},
+    {GST_VIDEO_FORMAT_NV12, 50, 38},
+    {GST_VIDEO_FORMAT_YUY2, 64, 48},
+    {GST_VIDEO_FORMAT_YUY2, 63, 47},
+    {GST_VIDEO_FORMAT_GRAY8, 64, 48},
+    {GST_VIDEO_FORMAT_GRAY8, 41, 40},
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    GstVideoFormat format = cases[i].format;
+    int width = cases[i].width, height = cases[i].height;
+    Frame *source = frame_new (width, height, 700 + i), *reference, *wrong;
+    GstBuffer *in = frame_to_buffer (source, format, 0), *out;
+    GstVideoInfo info, misread;
+    const GstStructure *s;
+    GstCaps *caps;
+    Fixture f;
+
+    g_test_message ("%s %dx%d", gst_video_format_to_string (format), width, height);
+    reference = rgb_of_buffer (in, format, width, height, NULL);
+
+    fixture_setup (&f, tiny_model, "mode", 1, "labels", LABELS, NULL);
+    gst_harness_set_src_caps_str (f.h, caps_string (format, width, height));
+    g_assert_cmpint (gst_harness_push (f.h, gst_buffer_ref (in)), ==, GST_FLOW_OK);
+    out = gst_harness_pull (f.h);
+    s = buffer_result (out);
+    g_assert_nonnull (s);
+    check_result (s, 3, 0.0);
+    g_assert_true (result_matches_in_log (s, reference));
+
+    /* The other range: YUV's limited range read as full; gray (full range: GstVideoConverter
+     * ignores its range) stretched as if it were limited. */
+    caps = gst_caps_from_string (caps_string (format, width, height));
+    g_assert_true (gst_video_info_from_caps (&info, caps));
+    gst_caps_unref (caps);
+    if (GST_VIDEO_FORMAT_INFO_IS_YUV (info.finfo)) {
+      g_assert_cmpint (info.colorimetry.range, ==, GST_VIDEO_COLOR_RANGE_16_235);
+      misread = info;
+      misread.colorimetry.range = GST_VIDEO_COLOR_RANGE_0_255;
+      wrong = rgb_of_buffer (in, format, width, height, &misread);
+    } else {
+      wrong = frame_new (width, height, 0);
+      for (gsize p = 0; p < (gsize) width * height * 3; p++)
+        wrong->rgb[p] = (guint8) CLAMP ((reference->rgb[p] - 16) * 255 / 219, 0, 255);
+    }
+    g_assert_false (result_matches_in_log (s, wrong));
+    frame_free (wrong);
+    /* and another matrix */
+    if (GST_VIDEO_FORMAT_INFO_IS_YUV (info.finfo)) {
+      misread = info;
+      g_assert_cmpint (info.colorimetry.matrix, ==, GST_VIDEO_COLOR_MATRIX_BT601);
+      misread.colorimetry.matrix = GST_VIDEO_COLOR_MATRIX_BT709;
+      wrong = rgb_of_buffer (in, format, width, height, &misread);
+      g_assert_false (result_matches_in_log (s, wrong));
+      frame_free (wrong);
+    }
+
+    gst_buffer_unref (out);
+    g_assert_false (bus_has_error (f.bus));
+    fixture_teardown (&f);
+    gst_buffer_unref (in);
+    frame_free (reference);
+    frame_free (source);
+  }
+}
+
 /* The analysed frame's copy keeps every byte of every row that holds pixels: for packed 4:2:2
  * formats at odd widths that is the whole last macropixel, chroma included (issue 9, defect 10:
  * width x 2 bytes were copied and the last V or U byte was left uninitialised). Row lengths are
@@ -2823,6 +2975,7 @@ main (int argc, char **argv)
   g_test_add_func ("/element/relabel/sync-never-rescored", test_sync_never_rescored);
   g_test_add_func ("/element/mode-switch/keeps-results", test_mode_switch_keeps_results);
   g_test_add_func ("/element/renegotiation", test_renegotiation);
+  g_test_add_func ("/element/camera-formats", test_camera_formats);
   g_test_add_func ("/element/frame-copy/packed-422", test_frame_copy_packed_422);
   g_test_add_func ("/element/packed-422-odd-width", test_packed_422_odd_width);
   g_test_add_func ("/element/labels/empty", test_empty_labels);
