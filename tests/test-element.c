@@ -1215,8 +1215,8 @@ next_result (Fixture *f, const Frame *frame, guint64 *n_pushed)
 /* Async relabel without a new frame: once the new set is built, the worker scores the image
  * embedding of the last frame it analysed against it and that comes out as a result at once:
  * rescored, with the old frame's analysed-pts, the engine's scores for that frame and the new
- * labels, and frames-analysed unchanged. A frame result still waiting in the mailbox when the
- * labels change is delivered first, then its re-score. */
+ * labels, and frames-analysed unchanged. A frame result still waiting in the worker's queue
+ * when the labels change is delivered first, then its re-score. */
 static void
 test_async_rescore (void)
 {
