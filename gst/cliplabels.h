@@ -10,7 +10,7 @@
 #ifndef CLIP_LABELS_H
 #define CLIP_LABELS_H
 
-#include <glib.h>
+#include <gio/gio.h>
 #include "clip.h"
 
 G_BEGIN_DECLS
@@ -35,12 +35,17 @@ typedef struct _ClipLabelCache ClipLabelCache;
 ClipLabelCache *clip_label_cache_new (void);
 void clip_label_cache_free (ClipLabelCache *cache);
 
+/* Prompts embedded per batch while a set is built: a stop waits for one batch at most. */
+#define CLIP_LABELS_CHUNK 16
+
 /* Builds the set for `labels_text` with the prompt template (see clip_format_prompt): the
- * embedding of every prompt not in the cache is computed with ctx, in one batch. Fails (and
- * leaves the cache usable) on a template without "{}" or text the tokenizer refuses. */
+ * embedding of every prompt not in the cache is computed with ctx, in batches of
+ * CLIP_LABELS_CHUNK prompts. Fails (and leaves the cache as it was) on a template without "{}",
+ * text the tokenizer or the model refuses, or with G_IO_ERROR_CANCELLED once cancellable is
+ * cancelled, which is checked before each batch. */
 ClipLabelSet *clip_label_set_build (ClipContext *ctx, ClipLabelCache *cache,
                                     const char *labels_text, const char *template_,
-                                    GError **error);
+                                    GCancellable *cancellable, GError **error);
 ClipLabelSet *clip_label_set_ref (ClipLabelSet *set);
 void clip_label_set_unref (ClipLabelSet *set);
 

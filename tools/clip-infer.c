@@ -383,7 +383,12 @@ run_embed_image (const InferArgs *args, GString *json, GError **error)
   }
   dim = clip_model_get_embedding_dim (clip_context_get_model (ctx));
   embedding = g_new (float, dim);
-  clip_embed_image (ctx, pixels, embedding);
+  if (!clip_embed_image (ctx, pixels, embedding, error)) {
+    g_free (embedding);
+    g_free (pixels);
+    clip_context_free (ctx);
+    return FALSE;
+  }
 
   g_string_append (json, "{\"embedding\": ");
   json_append_floats (json, embedding, dim);
@@ -427,7 +432,8 @@ run_classify (const InferArgs *args, GString *json, GError **error)
   probs = g_new (float, n_labels);
   if (!clip_embed_text (ctx, (const char *const *) prompts, n_labels, texts, error))
     goto out;
-  clip_embed_image (ctx, pixels, image);
+  if (!clip_embed_image (ctx, pixels, image, error))
+    goto out;
   clip_score (model, image, texts, n_labels, logits, probs);
 
   g_string_append (json, "{\"labels\": [");
