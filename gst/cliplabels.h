@@ -10,7 +10,7 @@
 #ifndef CLIP_LABELS_H
 #define CLIP_LABELS_H
 
-#include <glib.h>
+#include <gio/gio.h>
 #include "clip.h"
 
 G_BEGIN_DECLS
@@ -42,20 +42,25 @@ void clip_label_cache_free (ClipLabelCache *cache);
 /* How many prompts the cache has had embedded since its creation (tests, logs). */
 guint64 clip_label_cache_get_n_computed (const ClipLabelCache *cache);
 
+/* Prompts embedded per batch while a set is built: a stop waits for one batch at most. */
+#define CLIP_LABELS_CHUNK 16
+
 /* Builds the set for `labels_text` with the prompt template: one template, several separated by
  * "|" or a named set (clip_templates_parse); each label's embedding is the ensemble of its
  * prompts (clip_ensemble_combine). The embedding of every prompt not in the cache is computed
- * with ctx, in bounded batches; cached ones are reused, so relabeling embeds only new prompts.
- * Fails (and leaves the cache usable) on a template without "{}" or text the tokenizer
- * refuses. */
+ * with ctx, in batches of CLIP_LABELS_CHUNK prompts; cached ones are reused, so relabeling embeds
+ * only new prompts. Fails (and leaves the cache as it was) on a template without "{}", text the
+ * tokenizer or the model refuses, or with G_IO_ERROR_CANCELLED once cancellable is cancelled,
+ * which is checked before each batch. */
 ClipLabelSet *clip_label_set_build (ClipContext *ctx, ClipLabelCache *cache,
                                     const char *labels_text, const char *template_,
-                                    GError **error);
+                                    GCancellable *cancellable, GError **error);
 /* ... with negative labels (same syntax as labels; one that is also a label is dropped from the
  * negatives: a label cannot be both). */
 ClipLabelSet *clip_label_set_build_full (ClipContext *ctx, ClipLabelCache *cache,
                                          const char *labels_text, const char *negative_text,
-                                         const char *template_, GError **error);
+                                         const char *template_, GCancellable *cancellable,
+                                         GError **error);
 ClipLabelSet *clip_label_set_ref (ClipLabelSet *set);
 void clip_label_set_unref (ClipLabelSet *set);
 

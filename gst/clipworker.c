@@ -1,4 +1,4 @@
-/* clipworker.c — the inference thread of one clipclassify element and its one-slot mailbox.
+/* clipworker.c — the inference thread of one clipclassify element, its job queue and results.
  *
  * Copyright (C) 2026 clipclassify developers
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -6,6 +6,13 @@
 #include "clipworker.h"
 
 #include <string.h>
+
+typedef struct {
+  guint64 seq;
+  gpointer frame;
+  guint64 pts;
+  guint64 labels_generation;  /* the vocabulary requested when the frame was submitted */
+} ClipWorkerJob;
 
 struct _ClipWorker {
   ClipWorkerPrepareFunc prepare;
@@ -16,9 +23,9 @@ struct _ClipWorker {
   GMutex lock;                /* guards everything below; never taken with the object lock */
   GCond cond;                 /* any change a waiter may care about */
   GThread *thread;
+  GCancellable *cancellable;  /* cancelled by stop: a label build stops between batches */
   gboolean quit;
   gboolean flushing;
-  guint64 epoch;              /* bumped by every flush: results of older jobs are dropped */
 
   /* requested vocabulary */
   guint64 labels_generation;  /* newest seen by set_labels */
@@ -28,16 +35,17 @@ struct _ClipWorker {
   GError *labels_error;
   char *negative_text;        /* negative labels (set_labels_full) */
 
-  /* the slot */
-  gpointer job_frame;         /* pending, not yet taken by the worker */
-  guint64 job_pts;
-  guint64 job_seq;
-  guint64 job_labels_generation; /* the vocabulary requested when the frame was submitted */
-  gboolean analysing;         /* the worker holds a frame */
-  guint64 next_seq;
-  guint64 done_seq;           /* last job finished (with or without result) */
-  ClipResult *result;
-  ClipResult *rescored;       /* the last analysed frame against a newer set (async only) */
+  /* Jobs are numbered from 1 in submission order, never reused in the worker's life. A job's
+   * number says everything about it: done once <= done_seq, forgotten once <= flushed_seq
+   * (whatever it gives then is dropped), and its results carry it. */
+  GQueue jobs;                /* ClipWorkerJob *, submitted, not yet taken by the worker */
+  guint64 running;            /* the job being analysed, 0 when none */
+  guint64 next_seq;           /* the last number handed out */
+  guint64 done_seq;           /* every job up to this one is finished */
+  guint64 flushed_seq;        /* every job up to this one was submitted before the last flush */
+  GQueue results;             /* ClipResult *, finished and not taken yet, oldest first; only
+                               * a take, a flush or a newer result for the same frame (below)
+                               * removes one */
   GError *job_error;
   gpointer spare;             /* a frame the producer may refill */
   gboolean rescore;           /* clip_worker_set_rescore */
@@ -49,9 +57,9 @@ struct _ClipWorker {
   ClipLabelCache *cache;
   float *pixels;
   float *image;               /* embedding of the last analysed frame, kept for re-scoring */
-  gboolean image_valid;       /* image is of a frame whose result reached the mailbox */
-  guint64 image_epoch;        /* ... in this epoch: a flush makes it stale */
-  guint64 image_pts, image_seq, image_latency_ns;
+  guint64 image_seq;          /* its job, once its result was queued (0: none); stale once
+                               * <= flushed_seq */
+  guint64 image_pts, image_latency_ns;
 };
 
 void
@@ -66,6 +74,14 @@ clip_result_free (ClipResult *result)
   g_free (result);
 }
 
+static void
+clip_worker_job_free (ClipWorker *worker, ClipWorkerJob *job)
+{
+  if (job->frame)
+    worker->frame_free (job->frame);
+  g_free (job);
+}
+
 ClipWorker *
 clip_worker_new (ClipWorkerPrepareFunc prepare, gpointer prepare_data,
                  GDestroyNotify prepare_data_free, GDestroyNotify frame_free)
@@ -78,6 +94,8 @@ clip_worker_new (ClipWorkerPrepareFunc prepare, gpointer prepare_data,
   worker->frame_free = frame_free;
   g_mutex_init (&worker->lock);
   g_cond_init (&worker->cond);
+  g_queue_init (&worker->jobs);
+  g_queue_init (&worker->results);
   return worker;
 }
 
@@ -98,6 +116,48 @@ clip_worker_free (ClipWorker *worker)
   g_mutex_clear (&worker->lock);
   g_cond_clear (&worker->cond);
   g_free (worker);
+}
+
+/* Called with the lock: keeps frame as the spare (one is enough). */
+static void
+clip_worker_keep_spare (ClipWorker *worker, gpointer frame)
+{
+  if (worker->spare)
+    worker->frame_free (worker->spare);
+  worker->spare = frame;
+}
+
+/* Called with the lock. */
+static void
+clip_worker_drop_rescores (ClipWorker *worker)
+{
+  GList *l = worker->results.head;
+
+  while (l) {
+    GList *next = l->next;
+    ClipResult *result = l->data;
+
+    if (result->rescored) {
+      clip_result_free (result);
+      g_queue_delete_link (&worker->results, l);
+    }
+    l = next;
+  }
+}
+
+/* Called with the lock: every job so far is forgotten, with what it has given. */
+static void
+clip_worker_forget_jobs (ClipWorker *worker)
+{
+  ClipWorkerJob *job;
+
+  while ((job = g_queue_pop_head (&worker->jobs))) {
+    clip_worker_keep_spare (worker, g_steal_pointer (&job->frame));
+    clip_worker_job_free (worker, job);
+  }
+  g_queue_clear_full (&worker->results, (GDestroyNotify) clip_result_free);
+  g_clear_error (&worker->job_error);
+  worker->flushed_seq = worker->done_seq = worker->next_seq;
 }
 
 /* Same labels, same prompts' embeddings (a template change keeps the labels). */
@@ -144,15 +204,14 @@ clip_worker_rescore (ClipWorker *worker)
 {
   ClipLabelSet *labels = worker->label_set;
   ClipResult *result;
-  guint64 epoch = worker->epoch;
+  guint64 seq = worker->image_seq;
 
   if (labels->n_labels == 0) {
     /* No results until labels come back: by then this frame may be long past. */
-    worker->image_valid = FALSE;
+    worker->image_seq = 0;
     return;
   }
-  if (!worker->rescore || worker->flushing || !worker->image_valid
-      || worker->image_epoch != epoch)
+  if (!worker->rescore || worker->flushing || seq <= worker->flushed_seq)
     return;
   labels = clip_label_set_ref (labels);
   g_mutex_unlock (&worker->lock);
@@ -160,16 +219,16 @@ clip_worker_rescore (ClipWorker *worker)
   /* image and image_* are the worker thread's own: read without the lock */
   result = clip_worker_make_result (worker, labels);
   result->pts = worker->image_pts;
-  result->seq = worker->image_seq;
+  result->seq = seq;
   result->latency_ns = worker->image_latency_ns;
   result->rescored = TRUE;
 
   g_mutex_lock (&worker->lock);
   /* A flush or a switch to sync mode meanwhile: nobody wants it. The frame's own result, if
-   * still in the slot, stays there and goes out first. */
-  if (epoch == worker->epoch && worker->rescore && !worker->flushing) {
-    clip_result_free (worker->rescored);
-    worker->rescored = result;
+   * still queued, stays ahead of it; an older re-score not taken yet is of an older set. */
+  if (seq > worker->flushed_seq && worker->rescore && !worker->flushing) {
+    clip_worker_drop_rescores (worker);
+    g_queue_push_tail (&worker->results, result);
     g_cond_broadcast (&worker->cond);
   } else {
     clip_result_free (result);
@@ -191,7 +250,8 @@ clip_worker_build_labels (ClipWorker *worker)
   worker->labels_built = generation;
   g_mutex_unlock (&worker->lock);
 
-  set = clip_label_set_build_full (worker->ctx, worker->cache, text, negative, template_, &error);
+  set = clip_label_set_build_full (worker->ctx, worker->cache, text, negative, template_,
+                                   worker->cancellable, &error);
   g_free (text);
   g_free (negative);
   g_free (template_);
@@ -201,6 +261,9 @@ clip_worker_build_labels (ClipWorker *worker)
     old = worker->label_set;
     worker->label_set = set;
     changed = !clip_label_set_same (old, set);
+  } else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+    /* stopping: nothing is wrong with the labels */
+    g_clear_error (&error);
   } else {
     g_clear_error (&worker->labels_error);
     worker->labels_error = error;
@@ -219,59 +282,54 @@ clip_worker_build_labels (ClipWorker *worker)
 static void
 clip_worker_analyse (ClipWorker *worker)
 {
-  gpointer frame = worker->job_frame;
-  guint64 pts = worker->job_pts, seq = worker->job_seq, epoch = worker->epoch;
+  ClipWorkerJob *job = g_queue_pop_head (&worker->jobs);
   ClipLabelSet *labels = worker->label_set ? clip_label_set_ref (worker->label_set) : NULL;
   ClipResult *result = NULL;
   GError *error = NULL;
   gint64 start;
 
-  worker->job_frame = NULL;
-  worker->analysing = TRUE;
+  worker->running = job->seq;
   g_mutex_unlock (&worker->lock);
 
   start = g_get_monotonic_time ();
   if (labels && labels->n_labels > 0) {
-    if (worker->prepare (frame, worker->model, worker->pixels, worker->prepare_data, &error)) {
+    if (worker->prepare (job->frame, worker->model, worker->pixels, worker->prepare_data,
+                         &error)) {
       /* From here on image is this frame's: the one kept for re-scoring goes. */
-      worker->image_valid = FALSE;
-      clip_embed_image (worker->ctx, worker->pixels, worker->image);
-      result = clip_worker_make_result (worker, g_steal_pointer (&labels));
-      result->pts = pts;
-      result->seq = seq;
-      /* monotonic time is in µs: the latency field is ns like every GStreamer duration */
-      result->latency_ns = (guint64) (g_get_monotonic_time () - start) * 1000;
+      worker->image_seq = 0;
+      if (clip_embed_image (worker->ctx, worker->pixels, worker->image, &error)) {
+        result = clip_worker_make_result (worker, g_steal_pointer (&labels));
+        result->pts = job->pts;
+        result->seq = job->seq;
+        /* monotonic time is in µs: the latency field is ns like every GStreamer duration */
+        result->latency_ns = (guint64) (g_get_monotonic_time () - start) * 1000;
+      }
     }
   }
   clip_label_set_unref (labels);
 
   g_mutex_lock (&worker->lock);
-  worker->analysing = FALSE;
-  if (worker->spare)
-    worker->frame_free (worker->spare);
-  worker->spare = frame;
-  if (epoch == worker->epoch) {
+  worker->running = 0;
+  worker->done_seq = MAX (worker->done_seq, job->seq);
+  clip_worker_keep_spare (worker, g_steal_pointer (&job->frame));
+  if (job->seq > worker->flushed_seq) {
     if (result) {
-      worker->image_valid = TRUE;
-      worker->image_epoch = epoch;
-      worker->image_pts = pts;
-      worker->image_seq = seq;
+      worker->image_seq = job->seq;
+      worker->image_pts = job->pts;
       worker->image_latency_ns = result->latency_ns;
       /* Newer frame, same or newer set (sets change only between frames, on this thread):
        * a re-score not taken yet is stale. */
-      g_clear_pointer (&worker->rescored, clip_result_free);
+      clip_worker_drop_rescores (worker);
+      g_queue_push_tail (&worker->results, g_steal_pointer (&result));
     }
-    clip_result_free (worker->result);
-    worker->result = result;
     if (error) {
       g_clear_error (&worker->job_error);
-      worker->job_error = error;
+      worker->job_error = g_steal_pointer (&error);
     }
-    worker->done_seq = seq;
-  } else {
-    clip_result_free (result);
-    g_clear_error (&error);
   }
+  clip_result_free (result);
+  g_clear_error (&error);
+  clip_worker_job_free (worker, job);
   g_cond_broadcast (&worker->cond);
 }
 
@@ -282,14 +340,14 @@ clip_worker_thread (gpointer data)
 
   g_mutex_lock (&worker->lock);
   while (!worker->quit) {
+    ClipWorkerJob *job = g_queue_peek_head (&worker->jobs);
     /* A frame waits for the vocabulary asked for before it arrived, not for later ones: labels
      * that keep changing faster than a set is built would otherwise starve every frame. */
-    gboolean frame_ready = worker->job_frame
-        && worker->labels_built >= worker->job_labels_generation;
+    gboolean frame_ready = job && worker->labels_built >= job->labels_generation;
 
     if (!frame_ready && worker->labels_built != worker->labels_generation)
       clip_worker_build_labels (worker);
-    else if (worker->job_frame)
+    else if (job)
       clip_worker_analyse (worker);
     else
       g_cond_wait (&worker->cond, &worker->lock);
@@ -318,11 +376,11 @@ clip_worker_start (ClipWorker *worker, ClipModel *model, int n_threads, GError *
   worker->cache = clip_label_cache_new ();
   worker->pixels = g_new (float, (gsize) 3 * size * size);
   worker->image = g_new (float, dim);
+  worker->cancellable = g_cancellable_new ();
 
   g_mutex_lock (&worker->lock);
   worker->quit = FALSE;
   worker->flushing = FALSE;
-  worker->next_seq = worker->done_seq = 0;
   /* Whatever vocabulary was set before start is built first. */
   worker->labels_built = worker->labels_generation - 1;
   g_mutex_unlock (&worker->lock);
@@ -345,23 +403,21 @@ clip_worker_stop (ClipWorker *worker)
   worker->flushing = TRUE;
   g_cond_broadcast (&worker->cond);
   g_mutex_unlock (&worker->lock);
+  /* A label build in progress ends at its next batch. */
+  g_cancellable_cancel (worker->cancellable);
 
   if (worker->thread)
     g_thread_join (worker->thread);
   worker->thread = NULL;
 
   g_mutex_lock (&worker->lock);
-  if (worker->job_frame)
-    worker->frame_free (worker->job_frame);
-  worker->job_frame = NULL;
-  g_clear_pointer (&worker->result, clip_result_free);
-  g_clear_pointer (&worker->rescored, clip_result_free);
-  g_clear_error (&worker->job_error);
+  clip_worker_forget_jobs (worker);
   g_clear_error (&worker->labels_error);
   g_clear_pointer (&worker->label_set, clip_label_set_unref);
-  worker->image_valid = FALSE;
+  worker->image_seq = 0;
   g_mutex_unlock (&worker->lock);
 
+  g_clear_object (&worker->cancellable);
   g_clear_pointer (&worker->cache, clip_label_cache_free);
   g_clear_pointer (&worker->ctx, clip_context_free);
   g_clear_pointer (&worker->model, clip_model_unref);
@@ -403,21 +459,10 @@ clip_worker_set_flushing (ClipWorker *worker, gboolean flushing)
 
   g_mutex_lock (&worker->lock);
   worker->flushing = flushing;
-  if (!flushing) {
-    worker->epoch++;
-    if (worker->job_frame) {
-      if (worker->spare)
-        worker->frame_free (worker->spare);
-      worker->spare = worker->job_frame;
-      worker->job_frame = NULL;
-    }
-    /* The kept embedding goes with them: worker->image_epoch is now behind. */
-    g_clear_pointer (&worker->result, clip_result_free);
-    g_clear_pointer (&worker->rescored, clip_result_free);
-    g_clear_error (&worker->job_error);
-    /* Jobs submitted before the flush count as done: nobody waits for them any more. */
-    worker->done_seq = worker->next_seq;
-  }
+  /* The job in progress is forgotten too: its number is now <= flushed_seq. So is the kept
+   * embedding, whose image_seq is. */
+  if (!flushing)
+    clip_worker_forget_jobs (worker);
   g_cond_broadcast (&worker->cond);
   g_mutex_unlock (&worker->lock);
 }
@@ -430,34 +475,25 @@ clip_worker_set_rescore (ClipWorker *worker, gboolean rescore)
   g_mutex_lock (&worker->lock);
   worker->rescore = rescore;
   if (!rescore)
-    g_clear_pointer (&worker->rescored, clip_result_free);
+    clip_worker_drop_rescores (worker);
   g_mutex_unlock (&worker->lock);
 }
 
 /* Called with the lock. */
-static gpointer
-clip_worker_steal_spare (ClipWorker *worker)
+static gboolean
+clip_worker_idle_locked (ClipWorker *worker)
 {
-  gpointer spare = worker->spare;
-
-  worker->spare = NULL;
-  return spare;
+  return g_queue_is_empty (&worker->jobs) && !worker->running;
 }
 
 gboolean
-clip_worker_try_reserve (ClipWorker *worker, gpointer *spare, ClipResult **result)
+clip_worker_try_reserve (ClipWorker *worker, gpointer *spare)
 {
   gboolean idle;
 
   g_mutex_lock (&worker->lock);
-  idle = !worker->job_frame && !worker->analysing && !worker->flushing && worker->thread;
-  *spare = idle ? clip_worker_steal_spare (worker) : NULL;
-  /* The worker went idle since the caller last looked: its result is collected now, before the
-   * next job could replace it. */
-  if (idle && worker->result) {
-    clip_result_free (*result);
-    *result = g_steal_pointer (&worker->result);
-  }
+  idle = clip_worker_idle_locked (worker) && !worker->flushing && worker->thread;
+  *spare = idle ? g_steal_pointer (&worker->spare) : NULL;
   g_mutex_unlock (&worker->lock);
   return idle;
 }
@@ -468,11 +504,11 @@ clip_worker_wait_idle (ClipWorker *worker, gpointer *spare)
   gboolean idle;
 
   g_mutex_lock (&worker->lock);
-  while (!worker->flushing && (worker->job_frame || worker->analysing))
+  while (!worker->flushing && !clip_worker_idle_locked (worker))
     g_cond_wait (&worker->cond, &worker->lock);
   idle = !worker->flushing;
   if (spare)
-    *spare = idle ? clip_worker_steal_spare (worker) : NULL;
+    *spare = idle ? g_steal_pointer (&worker->spare) : NULL;
   g_mutex_unlock (&worker->lock);
   return idle;
 }
@@ -480,15 +516,15 @@ clip_worker_wait_idle (ClipWorker *worker, gpointer *spare)
 guint64
 clip_worker_submit (ClipWorker *worker, gpointer frame, guint64 pts)
 {
+  ClipWorkerJob *job = g_new0 (ClipWorkerJob, 1);
   guint64 seq;
 
   g_mutex_lock (&worker->lock);
-  if (worker->job_frame)
-    worker->frame_free (worker->job_frame);
-  worker->job_frame = frame;
-  worker->job_pts = pts;
-  worker->job_labels_generation = worker->labels_generation;
-  seq = worker->job_seq = ++worker->next_seq;
+  job->frame = frame;
+  job->pts = pts;
+  job->labels_generation = worker->labels_generation;
+  seq = job->seq = ++worker->next_seq;
+  g_queue_push_tail (&worker->jobs, job);
   g_cond_broadcast (&worker->cond);
   g_mutex_unlock (&worker->lock);
   return seq;
@@ -498,9 +534,7 @@ void
 clip_worker_return_spare (ClipWorker *worker, gpointer frame)
 {
   g_mutex_lock (&worker->lock);
-  if (worker->spare)
-    worker->frame_free (worker->spare);
-  worker->spare = frame;
+  clip_worker_keep_spare (worker, frame);
   g_mutex_unlock (&worker->lock);
 }
 
@@ -521,12 +555,8 @@ clip_worker_take_result (ClipWorker *worker, GError **error)
   ClipResult *result = NULL;
 
   g_mutex_lock (&worker->lock);
-  if (!clip_worker_take_error_locked (worker, error)) {
-    /* the frame's own labels first, then the newer ones */
-    result = g_steal_pointer (&worker->result);
-    if (!result)
-      result = g_steal_pointer (&worker->rescored);
-  }
+  if (!clip_worker_take_error_locked (worker, error))
+    result = g_queue_pop_head (&worker->results);
   g_mutex_unlock (&worker->lock);
   return result;
 }
@@ -541,9 +571,16 @@ clip_worker_wait_result (ClipWorker *worker, guint64 seq, gboolean *flushing, GE
     g_cond_wait (&worker->cond, &worker->lock);
   *flushing = worker->flushing;
   if (!worker->flushing && !clip_worker_take_error_locked (worker, error)) {
-    result = g_steal_pointer (&worker->result);
-    if (result && result->seq != seq)
-      g_clear_pointer (&result, clip_result_free);
+    /* Its own result only: others (older frames', re-scores) stay queued for a take. */
+    for (GList *l = worker->results.head; l; l = l->next) {
+      ClipResult *queued = l->data;
+
+      if (queued->seq == seq && !queued->rescored) {
+        result = queued;
+        g_queue_delete_link (&worker->results, l);
+        break;
+      }
+    }
   }
   g_mutex_unlock (&worker->lock);
   return result;

@@ -55,8 +55,8 @@
  *   frame of `analysed-pts` analysed earlier, scored against labels that became current since.
  *   Its `latency` is that of the frame's analysis.
  * - `timestamp`, `stream-time`, `running-time` (guint64): of the buffer the result is attached
- *   to, as the level element reports them. At EOS in async mode (see below) there is no
- *   such buffer: they are those of the analysed frame.
+ *   to, as the level element reports them. At EOS in async mode and across a switch to sync
+ *   mode (see below) there is no such buffer: they are those of the analysed frame.
  * - `image-embedding` (GST_TYPE_ARRAY of floats), with #GstClipClassify:embeddings only: the
  *   analysed frame's L2-normalised image embedding (projection_dim floats).
  *
@@ -74,7 +74,9 @@
  * Each label is put into #GstClipClassify:template to make the prompt the text tower sees.
  * Setting #GstClipClassify:labels or #GstClipClassify:template while playing does not stall
  * the video: the worker computes the text embeddings of the new prompts only (they are cached
- * per prompt), then swaps the set in at once.
+ * per prompt), then swaps the set in at once. It computes them 16 prompts at a time, so that
+ * stopping the element (PAUSED to READY) while thousands of labels are being built waits for
+ * those 16 only.
  *
  * In async mode the new labels show up without waiting for another frame to be analysed: as
  * soon as the set is swapped in, the worker scores the image embedding of the last frame it
@@ -101,6 +103,12 @@
  * EOS: in sync mode every sampled frame already has its result. In async mode a frame still
  * being analysed when EOS arrives is waited for (at most one inference) and its result posted
  * as a message before EOS goes downstream; no buffer is left to carry it as meta.
+ *
+ * Switching #GstClipClassify:mode from async to sync loses no result: the frame handed over in
+ * async mode, still being analysed or analysed but not delivered yet, has no buffer left to
+ * carry it either (a sync buffer carries its own frame's result), so its result goes out as a
+ * message only, before the next sync frame's (or at EOS). A re-score still pending then is
+ * dropped, as sync mode shows frames' own results only.
  *
  * With #GstClipClassify:overlay the best labels and their scores are drawn on the video: as a
  * #GstVideoOverlayCompositionMeta when downstream supports it (the overlay is then composed by
@@ -949,6 +957,34 @@ gst_clip_classify_post (GstClipClassify *self, GstStructure *s, gboolean post_me
     gst_structure_free (s);
 }
 
+/* Posts, as messages only, the results waiting in the worker: those that have no buffer to ride
+ * on, at EOS or in sync mode (the result of the frame that was in the worker when the mode
+ * became sync), timed by their own frames as at EOS. A re-score is posted only when
+ * keep_rescores is set (async): a sync stream shows frames' own results only. Streaming thread,
+ * no lock held. FALSE with error on a failed analysis. */
+static gboolean
+gst_clip_classify_post_pending (GstClipClassify *self, gboolean keep_rescores,
+                                const GstClipClassifyDelivery *delivery, gboolean post_messages,
+                                GError **error)
+{
+  ClipResult *result;
+
+  while ((result = clip_worker_take_result (self->worker, error))) {
+    GstClockTime pts = result->pts == CLIP_WORKER_NO_PTS ? GST_CLOCK_TIME_NONE : result->pts;
+
+    if (!result->rescored || keep_rescores) {
+      GST_DEBUG_OBJECT (self, "result of %" GST_TIME_FORMAT " posted without a buffer",
+          GST_TIME_ARGS (pts));
+      gboolean post = FALSE;
+      GstStructure *s = gst_clip_classify_describe (self, result, pts, delivery, &post);
+
+      gst_clip_classify_post (self, s, post_messages && post);
+    }
+    clip_result_free (result);
+  }
+  return !error || !*error;
+}
+
 /* Surfaces a failure to build the requested label set (the previous set stays in use). */
 static void
 gst_clip_classify_check_labels (GstClipClassify *self, guint n_labels, guint64 generation)
@@ -1067,67 +1103,66 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
 
   gst_clip_classify_check_labels (self, n_labels, generation);
 
-  /* A result the worker finished since the last buffer (async) belongs on this one. */
-  result = clip_worker_take_result (self->worker, &error);
-  if (error)
-    goto analysis_failed;
-
-  /* No labels: nothing is drawn and no result attached, not even the last one shown or one the
-   * worker finished under the previous labels. */
+  sampled = n_labels > 0 && self->frame_count++ % interval == 0;
   if (n_labels == 0) {
+    /* No labels: nothing is drawn and no result attached, not even the last one shown or one
+     * the worker finished under the previous labels. */
+    result = clip_worker_take_result (self->worker, &error);
+    if (error)
+      goto analysis_failed;
     g_clear_pointer (&result, clip_result_free);
     g_clear_pointer (&self->shown, clip_result_free);
-  }
-
-  sampled = n_labels > 0 && self->frame_count++ % interval == 0;
-  if (sampled && mode == GST_CLIP_CLASSIFY_MODE_ASYNC) {
+  } else if (mode == GST_CLIP_CLASSIFY_MODE_ASYNC) {
     gpointer spare;
 
     /* The frame is copied now, before any overlay is drawn, but handed over last (below). */
-    if (clip_worker_try_reserve (self->worker, &spare, &result)) {
+    if (sampled && clip_worker_try_reserve (self->worker, &spare)) {
       handover = spare ? spare : clip_frame_new ();
-      if (!clip_frame_fill (handover, &self->info, buffer)) {
-        clip_worker_return_spare (self->worker, handover);
+      if (!clip_frame_fill (handover, &self->info, buffer))
         goto map_failed;
-      }
-    } else {
+    } else if (sampled) {
       GST_LOG_OBJECT (self, "worker busy, skipping frame %" GST_TIME_FORMAT,
                       GST_TIME_ARGS (pts));
       GST_OBJECT_LOCK (self);
       self->frames_skipped++;
       GST_OBJECT_UNLOCK (self);
     }
-  } else if (sampled) {
-    ClipResult *own;
-    gpointer spare;
+    /* After the reserve: an idle worker's last result is queued by now, and goes on this
+     * buffer (the oldest first, when a re-score waits behind it). */
+    result = clip_worker_take_result (self->worker, &error);
+    if (error)
+      goto analysis_failed;
+  } else {
     ClipFrame *frame;
+    gpointer spare;
     gboolean flushing = FALSE;
     guint64 seq;
 
-    /* After a switch from async a frame may still be in the worker: let it finish. */
-    if (!clip_worker_wait_idle (self->worker, &spare))
-      goto flushing;
-    frame = spare ? spare : clip_frame_new ();
-    if (!clip_frame_fill (frame, &self->info, buffer)) {
-      clip_worker_return_spare (self->worker, frame);
-      goto map_failed;
-    }
-    seq = clip_worker_submit (self->worker, frame, pts);
-    own = clip_worker_wait_result (self->worker, seq, &flushing, &error);
-    if (flushing)
-      goto flushing;
-    if (error)
+    /* A sync buffer carries its own frame's result: any other goes out as a message. */
+    if (!gst_clip_classify_post_pending (self, FALSE, &delivery, post_messages, &error))
       goto analysis_failed;
-    /* This frame's own result wins over a leftover async one. */
-    if (own) {
-      clip_result_free (result);
-      result = own;
+    if (sampled) {
+      /* After a switch from async a frame may still be in the worker: let it finish, and post
+       * its result before this frame's. */
+      if (!clip_worker_wait_idle (self->worker, &spare))
+        goto flushing;
+      if (!gst_clip_classify_post_pending (self, FALSE, &delivery, post_messages, &error)) {
+        clip_worker_return_spare (self->worker, spare);
+        goto analysis_failed;
+      }
+      frame = spare ? spare : clip_frame_new ();
+      if (!clip_frame_fill (frame, &self->info, buffer)) {
+        clip_worker_return_spare (self->worker, frame);
+        goto map_failed;
+      }
+      seq = clip_worker_submit (self->worker, frame, pts);
+      result = clip_worker_wait_result (self->worker, seq, &flushing, &error);
+      if (flushing)
+        goto flushing;
+      if (error)
+        goto analysis_failed;
     }
   }
-
-  /* A re-score taken just as the mode became sync: a sync buffer carries its own frames only. */
-  if (result && result->rescored && mode == GST_CLIP_CLASSIFY_MODE_SYNC)
-    g_clear_pointer (&result, clip_result_free);
 
   if (result) {
     s = gst_clip_classify_describe (self, result, pts, &delivery, &post);
@@ -1143,9 +1178,8 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
   gst_clip_classify_post (self, s, post_messages && post);
 
   /* Last: the worker's threads wake up and take the cores, so everything this thread still had
-   * to do for the buffer is done by now. No result is lost meanwhile: the one the worker had
-   * finished was collected by clip_worker_try_reserve, and with no frame in the worker none can
-   * be finished before this (a re-score may be, and waits for the next buffer). */
+   * to do for the buffer is done by now. Results the worker finishes meanwhile (a re-score)
+   * wait in its queue for the next buffer. */
   if (handover) {
     if (ret == GST_FLOW_OK)
       clip_worker_submit (self->worker, handover, pts);
@@ -1163,12 +1197,16 @@ flushing:
   }
 map_failed:
   {
+    if (handover)
+      clip_worker_return_spare (self->worker, handover);
     clip_result_free (result);
     GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Could not map the video frame"), (NULL));
     return GST_FLOW_ERROR;
   }
 analysis_failed:
   {
+    if (handover)
+      clip_worker_return_spare (self->worker, handover);
     clip_result_free (result);
     GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Classification failed: %s", error->message),
         (NULL));
@@ -1232,6 +1270,7 @@ gst_clip_classify_sink_event (GstBaseTransform *trans, GstEvent *event)
       break;
     case GST_EVENT_EOS:{
       GstClipClassifyMode mode;
+      GError *error = NULL;
       gboolean post_messages;
       GstClipClassifyDelivery delivery;
 
@@ -1244,28 +1283,15 @@ gst_clip_classify_sink_event (GstBaseTransform *trans, GstEvent *event)
         .smoothing = self->smoothing, .changes_only = self->changes_only };
       GST_OBJECT_UNLOCK (self);
 
-      /* Async: the frame in the worker is the last one analysed; its result has no buffer
-       * left to ride on, so it goes out as a message only (see the element docs). */
-      if (mode == GST_CLIP_CLASSIFY_MODE_ASYNC && clip_worker_wait_idle (self->worker, NULL)) {
-        GError *error = NULL;
-        ClipResult *result;
-
-        /* the frame's own result, then its re-score against newer labels if there is one */
-        while ((result = clip_worker_take_result (self->worker, &error))) {
-          GstClockTime pts = result->pts == CLIP_WORKER_NO_PTS ? GST_CLOCK_TIME_NONE :
-              result->pts;
-
-          gboolean post = FALSE;
-          GstStructure *s = gst_clip_classify_describe (self, result, pts, &delivery, &post);
-
-          gst_clip_classify_post (self, s, post_messages && post);
-          clip_result_free (result);
-        }
-        if (error) {
-          GST_ELEMENT_WARNING (self, STREAM, FAILED,
-              ("Classification failed: %s", error->message), (NULL));
-          g_error_free (error);
-        }
+      /* The frame in the worker (async mode, or async until a switch to sync) is the last one
+       * analysed; its result has no buffer left to ride on, so it goes out as a message only
+       * (see the element docs), followed in async mode by its re-score against newer labels. */
+      if (clip_worker_wait_idle (self->worker, NULL)
+          && !gst_clip_classify_post_pending (self, mode == GST_CLIP_CLASSIFY_MODE_ASYNC,
+                                              &delivery, post_messages, &error)) {
+        GST_ELEMENT_WARNING (self, STREAM, FAILED,
+            ("Classification failed: %s", error->message), (NULL));
+        g_error_free (error);
       }
       break;
     }

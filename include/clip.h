@@ -15,7 +15,7 @@
  *   int S = clip_model_get_image_size (model), D = clip_model_get_embedding_dim (model);
  *   float *pixels = g_new (float, 3 * S * S), *image = g_new (float, D);
  *   clip_preprocess_rgb8 (clip_model_get_preprocess_config (model), rgb, w, h, stride, pixels, &error);
- *   clip_embed_image (ctx, pixels, image);
+ *   clip_embed_image (ctx, pixels, image, &error);
  *
  *   const char *prompts[] = { "a photo of a cat.", "a photo of a dog." };
  *   float *texts = g_new (float, 2 * D), logits[2], probs[2];
@@ -34,8 +34,9 @@
  * - The tokenizer and the preprocessing functions are pure and thread-safe.
  *
  * Errors: calls that read files or user input return NULL/FALSE and set a GError in CLIP_ERROR
- * whose message names the file, tensor or field at fault. Forward passes on a loaded model cannot
- * fail and return void. Embeddings are always L2-normalised.
+ * whose message names the file, tensor or field at fault. Forward passes fail only on input
+ * they refuse (token ids) or when their workspace, sized by the model and the thread count,
+ * cannot be allocated; they then write no output. Embeddings are always L2-normalised.
  */
 #ifndef CLIP_H
 #define CLIP_H
@@ -55,6 +56,7 @@ typedef enum {
   CLIP_ERROR_SHAPE,          /* a tensor's shape or dtype disagrees with config.json */
   CLIP_ERROR_UNSUPPORTED,    /* a valid but unsupported setting (dtype, activation...) */
   CLIP_ERROR_INVALID_ARGUMENT, /* bad user input: invalid UTF-8, bad template, bad size... */
+  CLIP_ERROR_NO_MEMORY,      /* a forward pass's workspace could not be allocated */
 } ClipError;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -186,16 +188,21 @@ const char *clip_blas_performance_hint (void);
 ClipModel *clip_context_get_model (const ClipContext *ctx);
 
 /* pixels: [3, S, S] as clip_preprocess_rgb8 writes it, S = clip_model_get_image_size.
- * embedding: clip_model_get_embedding_dim floats, L2-normalised. */
-void clip_embed_image (ClipContext *ctx, const float *pixels, float *embedding);
+ * embedding: clip_model_get_embedding_dim floats, L2-normalised. FALSE with
+ * CLIP_ERROR_NO_MEMORY (embedding unwritten) when the workspace cannot be allocated. */
+gboolean clip_embed_image (ClipContext *ctx, const float *pixels, float *embedding,
+                           GError **error);
 
-/* Token sequences as clip_tokenizer_encode writes them (n_ids[i] <= context length). Only the
- * positions up to the pooled (EOS) token are computed. embeddings: n_texts rows of
- * clip_model_get_embedding_dim floats, L2-normalised. */
-void clip_embed_tokens (ClipContext *ctx, const int32_t *const *ids, const int *n_ids,
-                        int n_texts, float *embeddings);
+/* Token sequences as clip_tokenizer_encode writes them. Only the positions up to the pooled
+ * (EOS) token are computed. embeddings: n_texts rows of clip_model_get_embedding_dim floats,
+ * L2-normalised. FALSE, with embeddings unwritten, on CLIP_ERROR_INVALID_ARGUMENT (a text with
+ * no ids or more than the context length, an id outside the vocabulary; checked before anything
+ * is computed) or CLIP_ERROR_NO_MEMORY (the workspace cannot be allocated). */
+gboolean clip_embed_tokens (ClipContext *ctx, const int32_t *const *ids, const int *n_ids,
+                            int n_texts, float *embeddings, GError **error);
 
-/* Tokenizes with the model's tokenizer, then clip_embed_tokens. Fails on invalid UTF-8. */
+/* Tokenizes with the model's tokenizer, then clip_embed_tokens. Fails on invalid UTF-8 and as
+ * clip_embed_tokens does. */
 gboolean clip_embed_text (ClipContext *ctx, const char *const *texts, int n_texts,
                           float *embeddings, GError **error);
 

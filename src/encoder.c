@@ -167,10 +167,31 @@ clip_layer_norm_rows (const ClipTeam *team, float *out, const float *in, size_t 
 /* ---------------------------------------------------------------------------------------------
  * Encoder layer */
 
-void
+/* The last layer keeps only the pooled rows: ws->hidden row j becomes the state of
+ * sequence j's pooled row (one thread: the rows move down in place, each to a row no later
+ * than its own, in order). */
+static void
+gather_pooled_rows (const ClipTeam *team, ClipWorkspace *ws, size_t ld, int hidden,
+                    const ClipSequence *sequences, const int *pooled, int n_sequences)
+{
+  if (team->tid == 0) {
+    for (int s = 0, j = 0; s < n_sequences; s++) {
+      if (pooled[s] < 0)
+        continue;
+      size_t row = (size_t) (sequences[s].start + pooled[s]);
+      memmove (ws->hidden + j * ld, ws->hidden + row * ld, hidden * sizeof (float));
+      memmove (ws->attn_out + j * ld, ws->attn_out + row * ld, hidden * sizeof (float));
+      j++;
+    }
+  }
+  clip_team_barrier (team);
+}
+
+int
 clip_encoder_layer (const ClipTeam *team, const ClipModel *model, const ClipTowerConfig *config,
                     const ClipLayerWeights *layer, ClipWorkspace *ws, int n_rows,
-                    const ClipSequence *sequences, int n_sequences, gboolean causal)
+                    const ClipSequence *sequences, int n_sequences, gboolean causal,
+                    const int *pooled)
 {
   int hidden = config->hidden_size, n_heads = config->num_attention_heads;
   int head_dim = hidden / n_heads;
@@ -187,12 +208,26 @@ clip_encoder_layer (const ClipTeam *team, const ClipModel *model, const ClipTowe
    * different cores beats splitting one head's GEMMs */
   float *scratch = ws->attention + team->tid * ws->capacity_attention;
   for (int p; (p = clip_team_take (team, n_sequences * n_heads)) >= 0;) {
+    const ClipSequence *seq = &sequences[p / n_heads];
+    int q0 = 0, q1 = seq->length;
+    if (pooled != NULL) {
+      q0 = pooled[p / n_heads];
+      q1 = q0 + 1;
+      if (q0 < 0)
+        continue;
+    }
     size_t column = (size_t) (p % n_heads) * head_dim;
     clip_attention_head (model->isa, scratch, ws->capacity_attention, ws->qkv + column,
                          ws->qkv + hidden + column, ws->qkv + 2 * hidden + column, ld_qkv,
-                         head_dim, &sequences[p / n_heads], causal, ws->attn_out + column, ld);
+                         head_dim, seq, q0, q1, causal, ws->attn_out + column, ld);
   }
   clip_team_barrier (team);
+  if (pooled != NULL) {
+    gather_pooled_rows (team, ws, ld, hidden, sequences, pooled, n_sequences);
+    n_rows = 0;
+    for (int s = 0; s < n_sequences; s++)
+      n_rows += pooled[s] >= 0;
+  }
   clip_linear_forward (team, ws, &layer->out_proj, ws->attn_out, ld, n_rows, ws->hidden, ld,
                        CLIP_EPILOGUE_RESIDUAL);
 
@@ -204,4 +239,5 @@ clip_encoder_layer (const ClipTeam *team, const ClipModel *model, const ClipTowe
                                                                  : CLIP_EPILOGUE_GELU);
   clip_linear_forward (team, ws, &layer->fc2, ws->mlp, ld_mlp, n_rows, ws->hidden, ld,
                        CLIP_EPILOGUE_RESIDUAL);
+  return n_rows;
 }

@@ -95,11 +95,13 @@ void clip_layer_norm_rows (const ClipTeam *team, float *out, const float *in, si
 
 /* softmax(q k^T) v of one head over one sequence, into out's rows of the sequence (one thread).
  * q, k and v point at the head's first column; rows are ld apart. Queries are the sequence's own
- * rows; keys and values are the shared prefix's rows followed by its own, so with the causal mask
- * own row r sees the shared_prefix + r + 1 first positions. */
+ * rows [q0, q1) (causal: q1 must be its length); keys and values are the shared prefix's rows
+ * followed by its own, so with the causal mask own row r sees the shared_prefix + r + 1 first
+ * positions. */
 void clip_attention_head (ClipIsa isa, float *scratch, size_t scratch_floats, const float *q,
                           const float *k, const float *v, size_t ld, int head_dim,
-                          const ClipSequence *seq, gboolean causal, float *out, size_t ld_out);
+                          const ClipSequence *seq, int q0, int q1, gboolean causal, float *out,
+                          size_t ld_out);
 size_t clip_attention_scratch_floats (int max_queries, int max_keys, int head_dim);
 
 /* The OpenBLAS path's GEMM: out[rows, n_out] = in · weight^T cut into column chunks, each one
@@ -112,11 +114,18 @@ void clip_blas_chunk (const float *in, size_t ld_in, int rows, int n_in, const f
 /* One pre-norm encoder layer on the packed rows of ws->hidden:
  *   hidden += out_proj(attention(layer_norm1(hidden)))
  *   hidden += fc2(act(fc1(layer_norm2(hidden))))
- * Attention runs within each sequence (causal: token i sees tokens <= i). */
-void clip_encoder_layer (const ClipTeam *team, const ClipModel *model,
-                         const ClipTowerConfig *config, const ClipLayerWeights *layer,
-                         ClipWorkspace *ws, int n_rows, const ClipSequence *sequences,
-                         int n_sequences, gboolean causal);
+ * Attention runs within each sequence (causal: token i sees tokens <= i). Returns the number of
+ * rows of ws->hidden it leaves.
+ *
+ * pooled: NULL, or (for the last layer) per sequence the own row the tower pools (-1: none).
+ * Nothing after the last layer reads any other row, so only those rows are computed past the
+ * keys and values: their queries, their attention, out_proj and the MLP (the image tower's last
+ * layer becomes ~7% of the work it was, exactly as HF's values). ws->hidden row j then holds the
+ * j-th pooled row, in sequence order. */
+int clip_encoder_layer (const ClipTeam *team, const ClipModel *model,
+                        const ClipTowerConfig *config, const ClipLayerWeights *layer,
+                        ClipWorkspace *ws, int n_rows, const ClipSequence *sequences,
+                        int n_sequences, gboolean causal, const int *pooled);
 
 /* Tower forward passes (all threads of the team call them). */
 void clip_vision_forward (const ClipTeam *team, const ClipModel *model, ClipWorkspace *ws,

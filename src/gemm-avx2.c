@@ -6,6 +6,7 @@
  * 6 rows x 2 vectors = 12 accumulators, two panel vectors and a broadcast: 15 of the 16 ymm
  * registers. The whole depth is summed in registers; the epilogue runs on the finished tile.
  */
+#include "fastexp.h"
 #include "gemm.h"
 
 #include <immintrin.h>
@@ -15,22 +16,22 @@
 
 #define KERNEL_INLINE static inline __attribute__ ((always_inline))
 
-/* exp(x), the same range reduction and polynomial as ops.c's fast_expf */
+/* exp(x) as ops.c's fast_expf (fastexp.h) */
 KERNEL_INLINE __m256
 exp_ps (__m256 x)
 {
-  x = _mm256_max_ps (x, _mm256_set1_ps (-87.0f));
-  x = _mm256_min_ps (x, _mm256_set1_ps (88.0f));
-  __m256 n = _mm256_round_ps (_mm256_mul_ps (x, _mm256_set1_ps (1.44269504088896341f)),
+  x = _mm256_max_ps (x, _mm256_set1_ps (CLIP_EXP_MIN));
+  x = _mm256_min_ps (x, _mm256_set1_ps (CLIP_EXP_MAX));
+  __m256 n = _mm256_round_ps (_mm256_mul_ps (x, _mm256_set1_ps (CLIP_EXP_LOG2E)),
                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps (n, _mm256_set1_ps (0.693359375f), x);
-  r = _mm256_fnmadd_ps (n, _mm256_set1_ps (-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps (1.9875691500e-4f);
-  p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (1.3981999507e-3f));
-  p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (8.3334519073e-3f));
-  p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (4.1665795894e-2f));
-  p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (1.6666665459e-1f));
-  p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (5.0000001201e-1f));
+  __m256 r = _mm256_fnmadd_ps (n, _mm256_set1_ps (CLIP_EXP_LN2_HI), x);
+  r = _mm256_fnmadd_ps (n, _mm256_set1_ps (CLIP_EXP_LN2_LO), r);
+  __m256 p = _mm256_set1_ps (CLIP_EXP_P0);
+  p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (CLIP_EXP_P1));
+  p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (CLIP_EXP_P2));
+  p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (CLIP_EXP_P3));
+  p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (CLIP_EXP_P4));
+  p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (CLIP_EXP_P5));
   p = _mm256_fmadd_ps (_mm256_mul_ps (p, r), r, _mm256_add_ps (r, _mm256_set1_ps (1.0f)));
   __m256i scale = _mm256_slli_epi32 (_mm256_add_epi32 (_mm256_cvtps_epi32 (n),
                                                        _mm256_set1_epi32 (127)), 23);
@@ -40,7 +41,7 @@ exp_ps (__m256 x)
 KERNEL_INLINE __m256
 quick_gelu_ps (__m256 v)
 {
-  __m256 e = exp_ps (_mm256_mul_ps (v, _mm256_set1_ps (-1.702f)));
+  __m256 e = exp_ps (_mm256_mul_ps (v, _mm256_set1_ps (-CLIP_QUICK_GELU_ALPHA)));
   return _mm256_div_ps (v, _mm256_add_ps (e, _mm256_set1_ps (1.0f)));
 }
 

@@ -12,6 +12,7 @@
  * The whole depth is summed in registers, so the epilogue (bias, residual, quick_gelu) runs once
  * on the finished tile before it is stored.
  */
+#include "fastexp.h"
 #include "gemm.h"
 
 #include <immintrin.h>
@@ -23,22 +24,22 @@
 
 #define KERNEL_INLINE static inline __attribute__ ((always_inline))
 
-/* exp(x), the same range reduction and polynomial as ops.c's fast_expf */
+/* exp(x) as ops.c's fast_expf (fastexp.h) */
 KERNEL_INLINE __m512
 exp_ps (__m512 x)
 {
-  x = _mm512_max_ps (x, _mm512_set1_ps (-87.0f));
-  x = _mm512_min_ps (x, _mm512_set1_ps (88.0f));
-  __m512 n = _mm512_roundscale_ps (_mm512_mul_ps (x, _mm512_set1_ps (1.44269504088896341f)),
+  x = _mm512_max_ps (x, _mm512_set1_ps (CLIP_EXP_MIN));
+  x = _mm512_min_ps (x, _mm512_set1_ps (CLIP_EXP_MAX));
+  __m512 n = _mm512_roundscale_ps (_mm512_mul_ps (x, _mm512_set1_ps (CLIP_EXP_LOG2E)),
                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps (n, _mm512_set1_ps (0.693359375f), x);
-  r = _mm512_fnmadd_ps (n, _mm512_set1_ps (-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps (1.9875691500e-4f);
-  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.3981999507e-3f));
-  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (8.3334519073e-3f));
-  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (4.1665795894e-2f));
-  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.6666665459e-1f));
-  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (5.0000001201e-1f));
+  __m512 r = _mm512_fnmadd_ps (n, _mm512_set1_ps (CLIP_EXP_LN2_HI), x);
+  r = _mm512_fnmadd_ps (n, _mm512_set1_ps (CLIP_EXP_LN2_LO), r);
+  __m512 p = _mm512_set1_ps (CLIP_EXP_P0);
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (CLIP_EXP_P1));
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (CLIP_EXP_P2));
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (CLIP_EXP_P3));
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (CLIP_EXP_P4));
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (CLIP_EXP_P5));
   p = _mm512_fmadd_ps (_mm512_mul_ps (p, r), r, _mm512_add_ps (r, _mm512_set1_ps (1.0f)));
   return _mm512_scalef_ps (p, n);
 }
@@ -46,7 +47,7 @@ exp_ps (__m512 x)
 KERNEL_INLINE __m512
 quick_gelu_ps (__m512 v)
 {
-  __m512 e = exp_ps (_mm512_mul_ps (v, _mm512_set1_ps (-1.702f)));
+  __m512 e = exp_ps (_mm512_mul_ps (v, _mm512_set1_ps (-CLIP_QUICK_GELU_ALPHA)));
   return _mm512_div_ps (v, _mm512_add_ps (e, _mm512_set1_ps (1.0f)));
 }
 

@@ -382,13 +382,19 @@ clip_linear_forward (const ClipTeam *team, ClipWorkspace *ws, const ClipLinear *
 void
 clip_attention_head (ClipIsa isa, float *scratch, size_t scratch_floats, const float *q,
                      const float *k, const float *v, size_t ld, int head_dim,
-                     const ClipSequence *seq, gboolean causal, float *out, size_t ld_out)
+                     const ClipSequence *seq, int q0, int q1, gboolean causal, float *out,
+                     size_t ld_out)
 {
-  int n = seq->length, n_keys = seq->shared_prefix + seq->length;
-  size_t own = (size_t) seq->start * ld;
+  int n = seq->length, n_keys = seq->shared_prefix + seq->length, n_queries = q1 - q0;
+  size_t own = (size_t) seq->start * ld, queries = (size_t) (seq->start + q0);
   size_t ld_scores = (size_t) clip_row_stride (n_keys);
   float *scores = scratch;
   const ClipKernels *kernels = kernels_for (isa);
+
+  /* the causal rule below counts a query's keys from the end: its queries must end the sequence */
+  g_assert (0 <= q0 && q0 <= q1 && q1 <= n && (!causal || q1 == n));
+  if (n_queries == 0)
+    return;
 
   if (kernels == NULL) {
     /* keys and values of the prefix + own rows, gathered contiguous when there is a prefix */
@@ -405,11 +411,11 @@ clip_attention_head (ClipIsa isa, float *scratch, size_t scratch_floats, const f
       values = v_all;
       ld_kv = head_dim;
     }
-    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n, n_keys, head_dim, 1.0f, q + own,
-                 (int) ld, keys, (int) ld_kv, 0.0f, scores, (int) ld_scores);
-    clip_softmax_rows (scores, (int) ld_scores, n, n_keys, causal);
-    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, n, head_dim, n_keys, 1.0f, scores,
-                 (int) ld_scores, values, (int) ld_kv, 0.0f, out + seq->start * ld_out,
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n_queries, n_keys, head_dim, 1.0f,
+                 q + queries * ld, (int) ld, keys, (int) ld_kv, 0.0f, scores, (int) ld_scores);
+    clip_softmax_rows (scores, (int) ld_scores, n_queries, n_keys, causal);
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, n_queries, head_dim, n_keys, 1.0f,
+                 scores, (int) ld_scores, values, (int) ld_kv, 0.0f, out + queries * ld_out,
                  (int) ld_out);
     return;
   }
@@ -426,18 +432,18 @@ clip_attention_head (ClipIsa isa, float *scratch, size_t scratch_floats, const f
     pack_key_columns (nr, head_dim, key_b, 0, k, ld, seq->shared_prefix);
   pack_key_columns (nr, head_dim, key_b, seq->shared_prefix, k + own, ld, n);
   for (int p = 0; p < key_panels; p++)
-    panel_product (kernels, CLIP_PRECISION_FP32, q + own, ld, n, head_dim,
+    panel_product (kernels, CLIP_PRECISION_FP32, q + queries * ld, ld, n_queries, head_dim,
                    key_b + (size_t) p * nr * head_dim, n_keys, p, scores, ld_scores, NULL,
                    CLIP_EPILOGUE_STORE);
-  clip_softmax_rows (scores, (int) ld_scores, n, n_keys, causal);
+  clip_softmax_rows (scores, (int) ld_scores, n_queries, n_keys, causal);
 
   /* out = softmax(scores) v */
   if (seq->shared_prefix > 0)
     pack_value_rows (nr, n_keys, head_dim, value_b, 0, v, ld, seq->shared_prefix);
   pack_value_rows (nr, n_keys, head_dim, value_b, seq->shared_prefix, v + own, ld, n);
   for (int p = 0; p < value_panels; p++)
-    panel_product (kernels, CLIP_PRECISION_FP32, scores, ld_scores, n, n_keys,
-                   value_b + (size_t) p * nr * n_keys, head_dim, p, out + seq->start * ld_out,
+    panel_product (kernels, CLIP_PRECISION_FP32, scores, ld_scores, n_queries, n_keys,
+                   value_b + (size_t) p * nr * n_keys, head_dim, p, out + queries * ld_out,
                    ld_out, NULL, CLIP_EPILOGUE_STORE);
 }
 

@@ -3,6 +3,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "ops.h"
+#include "fastexp.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -40,24 +41,24 @@ cpu_has_avx2_fma (void)
   void name params { name##_body args; }
 #endif
 
-/* exp(x) with a relative error of a few ulp, in a form the compiler vectorises (a libm expf call
- * per value costs tens of milliseconds per image): 2^n * p(r), x = n ln2 + r, |r| <= ln2/2. */
+/* exp(x) (fastexp.h) in a form the compiler vectorises (a libm expf call per value costs tens of
+ * milliseconds per image) */
 CLIP_INLINE float
 fast_expf (float x)
 {
   /* comparisons rather than fminf/fmaxf, whose NaN rules keep them out of vector code */
-  x = x < -87.0f ? -87.0f : x;
-  x = x > 88.0f ? 88.0f : x;
+  x = x < CLIP_EXP_MIN ? CLIP_EXP_MIN : x;
+  x = x > CLIP_EXP_MAX ? CLIP_EXP_MAX : x;
   /* round to nearest by adding and removing 1.5 * 2^23: no libm call, vectorises on SSE2 too */
-  float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  float r = x - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
+  float n = (x * CLIP_EXP_LOG2E + 12582912.0f) - 12582912.0f;
+  float r = x - n * CLIP_EXP_LN2_HI;
+  r = r - n * CLIP_EXP_LN2_LO;
+  float p = CLIP_EXP_P0;
+  p = p * r + CLIP_EXP_P1;
+  p = p * r + CLIP_EXP_P2;
+  p = p * r + CLIP_EXP_P3;
+  p = p * r + CLIP_EXP_P4;
+  p = p * r + CLIP_EXP_P5;
   p = p * r * r + r + 1.0f;
   union { int32_t i; float f; } scale = { .i = ((int32_t) n + 127) << 23 };
   return p * scale.f;
@@ -129,7 +130,7 @@ clip_bias_quick_gelu_body (float *x, int ld, int n_rows, int c0, int c1, const f
       for (int c = c0; c < c1; c++)
         row[c] += bias[c];
     for (int c = c0; c < c1; c++) {
-      float e = fast_expf (-1.702f * row[c]);
+      float e = fast_expf (-CLIP_QUICK_GELU_ALPHA * row[c]);
       row[c] = row[c] / (1.0f + e);
     }
   }

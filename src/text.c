@@ -71,21 +71,21 @@ clip_text_forward (const ClipTeam *team, const ClipModel *model, ClipWorkspace *
   }
   clip_team_barrier (team);
 
+  /* each text pools its last row (its EOS); the shared prefix pools nothing. The last layer
+   * computes those rows alone and leaves text i's in row i. */
+  int stack_pooled[65];
+  int *pooled = n_sequences <= 65 ? stack_pooled : g_new (int, n_sequences);
+  for (int s = 0; s < n_sequences; s++)
+    pooled[s] = &sequences[s] < texts ? -1 : sequences[s].length - 1;
   for (int l = 0; l < config->num_hidden_layers; l++)
     clip_encoder_layer (team, model, config, &w->layers[l], ws, n_rows, sequences, n_sequences,
-                        TRUE);
+                        TRUE, l == config->num_hidden_layers - 1 ? pooled : NULL);
 
-  /* final_layer_norm of each pooled row (a text's last row) into normed[i] */
-  clip_team_split (team, n_texts, 1, &r0, &r1);
-  for (int i = r0; i < r1; i++) {
-    int pooled = texts[i].start + texts[i].length - 1;
-    clip_layer_norm (ws->normed + i * ld, ld, ws->hidden + pooled * ld, ld,
-                     w->final_layernorm_w, w->final_layernorm_b, 1, hidden,
-                     config->layer_norm_eps);
-  }
-  clip_team_barrier (team);
+  /* final_layer_norm of each text's pooled row, then text_projection (no bias) and L2
+   * normalisation of each row */
+  clip_layer_norm_rows (team, ws->normed, ws->hidden, ld, w->final_layernorm_w,
+                        w->final_layernorm_b, n_texts, hidden, config->layer_norm_eps);
 
-  /* text_projection (no bias), then L2 normalisation of each row */
   clip_linear_forward (team, ws, &w->projection, ws->normed, ld, n_texts, embeddings, dim,
                        CLIP_EPILOGUE_STORE);
   clip_team_split (team, n_texts, 1, &r0, &r1);
@@ -94,4 +94,6 @@ clip_text_forward (const ClipTeam *team, const ClipModel *model, ClipWorkspace *
 
   if (sequences != stack_sequences)
     g_free (sequences);
+  if (pooled != stack_pooled)
+    g_free (pooled);
 }

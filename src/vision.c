@@ -51,9 +51,12 @@ clip_vision_forward (const ClipTeam *team, const ClipModel *model, ClipWorkspace
   clip_layer_norm_rows (team, ws->hidden, ws->hidden, ld, w->pre_layernorm_w,
                         w->pre_layernorm_b, n_tokens, hidden, config->layer_norm_eps);
 
+  /* the tower pools the class token (row 0): the last layer computes that row alone */
   ClipSequence image = { 0, n_tokens, 0 };
+  const int pooled = 0;
   for (int l = 0; l < config->num_hidden_layers; l++)
-    clip_encoder_layer (team, model, config, &w->layers[l], ws, n_tokens, &image, 1, FALSE);
+    clip_encoder_layer (team, model, config, &w->layers[l], ws, n_tokens, &image, 1, FALSE,
+                        l == config->num_hidden_layers - 1 ? &pooled : NULL);
 
   /* post_layernorm on the class token, visual_projection (no bias), L2 normalisation */
   clip_layer_norm_rows (team, ws->normed, ws->hidden, ld, w->final_layernorm_w,

@@ -548,6 +548,7 @@ test_linear_blas_quick_gelu_no_bias (void)
 typedef struct {
   int head_dim, n, prefix;
   gboolean causal;
+  int q0, q1;                /* the queries: own rows [q0, q1) (the last layer asks for one) */
 } AttentionCase;
 
 static void
@@ -555,20 +556,21 @@ check_attention (Tally *tally, ClipIsa isa, const AttentionCase *ac, GRand *rand
 {
   /* the layout of the encoder's qkv buffer: two heads of head_dim, the one under test second;
    * rows: the shared prefix, 3 rows of another sequence, this sequence's n rows, 2 rows more */
-  const int d = ac->head_dim, n = ac->n, prefix = ac->prefix;
+  const int d = ac->head_dim, n = ac->n, prefix = ac->prefix, q0 = ac->q0, q1 = ac->q1;
   const int hidden = 2 * d, column = d, gap = 3;
   const int start = prefix + gap, total = start + n + 2, n_keys = prefix + n;
   const size_t ld = clip_row_stride (3 * hidden), ld_out = clip_row_stride (hidden);
 
-  /* everything NaN but what the head reads: q of its own rows, k and v of the prefix's and its
+  /* everything NaN but what the head reads: q of its query rows, k and v of the prefix's and its
    * own rows, at its columns */
   float *qkv = g_new (float, (size_t) total * ld);
   fill_poison (qkv, (size_t) total * ld);
   for (int t = 0; t < total; t++) {
     gboolean own = t >= start && t < start + n, in_prefix = t < prefix;
+    gboolean query = t >= start + q0 && t < start + q1;
     for (int c = 0; c < d; c++) {
       float *row = qkv + (size_t) t * ld + column + c;
-      if (own)
+      if (query)
         row[0] = uniform (rand, -0.6, 0.6);
       if (own || in_prefix) {
         row[hidden] = uniform (rand, -1.0, 1.0);
@@ -586,14 +588,14 @@ check_attention (Tally *tally, ClipIsa isa, const AttentionCase *ac, GRand *rand
   {
     DENORMALS_OFF (csr);
     clip_attention_head (isa, scratch, scratch_floats, qkv + column, qkv + hidden + column,
-                         qkv + 2 * hidden + column, ld, d, &seq, ac->causal, out_buf + column,
-                         ld_out);
+                         qkv + 2 * hidden + column, ld, d, &seq, q0, q1, ac->causal,
+                         out_buf + column, ld_out);
     DENORMALS_RESTORE (csr);
   }
 
-  char *where = g_strdup_printf ("attention %s head_dim=%d n=%d shared_prefix=%d%s",
-                                 clip_isa_name (isa), d, n, prefix,
-                                 ac->causal ? " causal" : "");
+  char *where = g_strdup_printf ("attention %s head_dim=%d n=%d shared_prefix=%d%s queries "
+                                 "[%d, %d)", clip_isa_name (isa), d, n, prefix,
+                                 ac->causal ? " causal" : "", q0, q1);
   int bad = 0;
   for (int i = 0; i < 64; i++)
     if (!is_poison (scratch[scratch_floats + i]) && bad++ < 3)
@@ -603,7 +605,7 @@ check_attention (Tally *tally, ClipIsa isa, const AttentionCase *ac, GRand *rand
   double *scores = g_new (double, n_keys);
   for (int t = 0; t < total; t++) {
     int r = t - start;
-    gboolean own = r >= 0 && r < n;
+    gboolean own = r >= q0 && r < q1;
     const float *q = qkv + (size_t) t * ld + column;
     int visible = ac->causal ? prefix + r + 1 : n_keys;
     double max = -INFINITY, sum = 0.0, a_max = 0.0;
@@ -684,9 +686,19 @@ test_attention (gconstpointer data)
     for (guint l = 0; l < G_N_ELEMENTS (lengths); l++)
       for (guint p = 0; p < G_N_ELEMENTS (prefixes); p++)
         for (int causal = 0; causal <= 1; causal++) {
-          AttentionCase ac = { head_dims[h], lengths[l], prefixes[p], causal };
-          check_attention (&tally, isa, &ac, rand);
-          n_cases++;
+          int n = lengths[l];
+          /* every query; the last one alone (a text's pooled EOS; causal ones end the
+           * sequence); the first alone (an image's class token) */
+          AttentionCase all = { head_dims[h], n, prefixes[p], causal, 0, n };
+          AttentionCase last = { head_dims[h], n, prefixes[p], causal, n - 1, n };
+          AttentionCase first = { head_dims[h], n, prefixes[p], causal, 0, 1 };
+          check_attention (&tally, isa, &all, rand);
+          check_attention (&tally, isa, &last, rand);
+          n_cases += 2;
+          if (!causal) {
+            check_attention (&tally, isa, &first, rand);
+            n_cases++;
+          }
         }
   g_rand_free (rand);
 

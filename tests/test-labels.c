@@ -38,7 +38,7 @@ build (ClipLabelCache *cache, const char *labels, const char *template_, guint64
 {
   GError *error = NULL;
   guint64 before = clip_label_cache_get_n_computed (cache);
-  ClipLabelSet *set = clip_label_set_build (ctx, cache, labels, template_, &error);
+  ClipLabelSet *set = clip_label_set_build (ctx, cache, labels, template_, NULL, &error);
 
   g_assert_no_error (error);
   g_assert_nonnull (set);
@@ -103,7 +103,7 @@ test_ensemble_cache (void)
   }
 
   /* a bad member: an error, the cache still usable (it keeps the last set's prompts) */
-  g_assert_null (clip_label_set_build (ctx, cache, "cat", "a {}|oops", &error));
+  g_assert_null (clip_label_set_build (ctx, cache, "cat", "a {}|oops", NULL, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
   set = build (cache, "thing 3", "art of the {}.", &n);
@@ -121,7 +121,7 @@ test_negatives (void)
   int dim = clip_model_get_embedding_dim (model);
   GError *error = NULL;
   ClipLabelSet *set = clip_label_set_build_full (ctx, cache, "cat, dog", " nothing, dog,a wall ",
-                                                 "a {}|art of the {}.", &error);
+                                                 "a {}|art of the {}.", NULL, &error);
   const char *all[] = { "cat", "dog", "nothing", "a wall" };
   float want[4 * 64];
 
@@ -140,7 +140,7 @@ test_negatives (void)
 
   /* a negative turned label: nothing new to compute */
   set = clip_label_set_build_full (ctx, cache, "cat, dog, nothing", "a wall",
-                                   "a {}|art of the {}.", &error);
+                                   "a {}|art of the {}.", NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (set->n_labels, ==, 3);
   g_assert_cmpuint (set->n_negative, ==, 1);

@@ -477,9 +477,15 @@ clip_catalog_classify (const ClipCatalogOptions *options, char *const *inputs, i
       g_free (message);
       failed++;
     } else {
-      clip_embed_image (ctx, decoded->pixels, image);
-      clip_score (model, image, texts, n_all, NULL, probs);
-      result_line (json, entry->path, &lists, probs, options->embeddings ? image : NULL, dim);
+      if (clip_embed_image (ctx, decoded->pixels, image, &error)) {
+        clip_score (model, image, texts, n_all, NULL, probs);
+        result_line (json, entry->path, &lists, probs, options->embeddings ? image : NULL, dim);
+      } else {
+        /* the workspace could not be allocated: this image fails, the next may not */
+        error_line (json, entry->path, error->message);
+        g_clear_error (&error);
+        failed++;
+      }
     }
     decoded_free (decoded);
     done++;

@@ -367,7 +367,12 @@ run_embed_image (const InferArgs *args, GString *json, GError **error)
   }
   dim = clip_model_get_embedding_dim (clip_context_get_model (ctx));
   embedding = g_new (float, dim);
-  clip_embed_image (ctx, pixels, embedding);
+  if (!clip_embed_image (ctx, pixels, embedding, error)) {
+    g_free (embedding);
+    g_free (pixels);
+    clip_context_free (ctx);
+    return FALSE;
+  }
 
   g_string_append (json, "{\"embedding\": ");
   json_append_floats (json, embedding, dim);
@@ -417,7 +422,8 @@ run_classify (const InferArgs *args, GString *json, GError **error)
   probs = g_new (float, n_all);
   if (!clip_embed_labels (ctx, template_, (const char *const *) all, n_all, texts, error))
     goto out;
-  clip_embed_image (ctx, pixels, image);
+  if (!clip_embed_image (ctx, pixels, image, error))
+    goto out;
   clip_score (model, image, texts, n_all, logits, probs);
 
   g_string_append (json, "{\"labels\": ");
