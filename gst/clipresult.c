@@ -53,7 +53,7 @@ clip_result_top (const ClipResult *result, guint top_k, double threshold, guint 
 }
 
 gboolean
-clip_result_best (const ClipResult *result, guint *index)
+clip_result_best (const ClipResult *result, double threshold, guint *index)
 {
   const ClipLabelSet *set = result->labels;
   const double *values = clip_result_ranked (result);
@@ -64,7 +64,7 @@ clip_result_best (const ClipResult *result, guint *index)
   for (i = 1; i < set->n_labels; i++)
     if (values[i] > values[best])
       best = i;
-  if (values[best] <= clip_result_bar (result))
+  if (values[best] < threshold || values[best] <= clip_result_bar (result))
     return FALSE;
   *index = best;
   return TRUE;
@@ -91,11 +91,11 @@ append_double (GValue *array, double number)
 }
 
 const char *
-clip_result_top_label (const ClipResult *result)
+clip_result_top_label (const ClipResult *result, double threshold)
 {
   guint best;
 
-  return clip_result_best (result, &best) ? result->labels->labels[best] : "";
+  return clip_result_best (result, threshold, &best) ? result->labels->labels[best] : "";
 }
 
 GstStructure *
@@ -150,7 +150,7 @@ clip_result_to_structure_full (const ClipResult *result, const ClipResultFormat 
     append_string (&negative_labels, set->negative_labels[i]);
     append_double (&negative_scores, result->scores[set->n_labels + i]);
   }
-  has_best = clip_result_best (result, &best);
+  has_best = clip_result_best (result, threshold, &best);
 
   top = g_new (guint, MAX (MIN (top_k, set->n_labels), 1));
   n_top = clip_result_top (result, top_k, threshold, top);

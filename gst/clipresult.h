@@ -45,11 +45,11 @@ G_BEGIN_DECLS
 /* Indices of the top-k scores >= threshold and above every negative label's, best first (ties
  * in label order); returns how many were written to indices (room for MIN (top_k, n_labels)). */
 guint clip_result_top (const ClipResult *result, guint top_k, double threshold, guint *indices);
-/* The best label (whatever the threshold): FALSE when there is none or a negative label scores
- * at least as high. */
-gboolean clip_result_best (const ClipResult *result, guint *index);
-/* Its name, or "". */
-const char *clip_result_top_label (const ClipResult *result);
+/* The best label, the first of clip_result_top's list: FALSE when there is none, it scores
+ * under threshold, or a negative label scores at least as high. */
+gboolean clip_result_best (const ClipResult *result, double threshold, guint *index);
+/* Its name, or "" (top-label). */
+const char *clip_result_top_label (const ClipResult *result, double threshold);
 
 GstStructure *clip_result_to_structure (const ClipResult *result, guint top_k, double threshold,
                                         GstClockTime timestamp, GstClockTime stream_time,

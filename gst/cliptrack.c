@@ -36,7 +36,7 @@ clip_track_clear (ClipTrack *track)
 
 char *
 clip_track_update (ClipTrack *track, ClipResult *result, GstClockTime running_time, double tau,
-                   gboolean *first)
+                   double threshold, gboolean *first)
 {
   const ClipLabelSet *set = result->labels;
   guint n = set->n_labels + set->n_negative, i;
@@ -82,6 +82,6 @@ clip_track_update (ClipTrack *track, ClipResult *result, GstClockTime running_ti
 
   previous = g_strdup (track->last_top ? track->last_top : "");
   g_free (track->last_top);
-  track->last_top = g_strdup (clip_result_top_label (result));
+  track->last_top = g_strdup (clip_result_top_label (result, threshold));
   return previous;
 }

@@ -39,10 +39,10 @@ void clip_track_clear (ClipTrack *track);
 
 /* Takes in result, whose analysed frame has this running time (GST_CLOCK_TIME_NONE if unknown).
  * With tau > 0 (seconds) it sets result->smoothed (which the top lists then rank). Returns the
- * top-label of the track's previous result ("" for the track's first; owned by the caller)
- * and sets *first when result begins a track. */
+ * top-label (under this threshold) of the track's previous result ("" for the track's first;
+ * owned by the caller) and sets *first when result begins a track. */
 char *clip_track_update (ClipTrack *track, ClipResult *result, GstClockTime running_time,
-                         double tau, gboolean *first);
+                         double tau, double threshold, gboolean *first);
 
 G_END_DECLS
 

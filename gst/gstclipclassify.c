@@ -859,10 +859,10 @@ gst_clip_classify_describe (GstClipClassify *self, ClipResult *result, GstClockT
     analysed_time = gst_segment_to_running_time (segment, GST_FORMAT_TIME, result->pts);
 
   previous = clip_track_update (&self->track, result, analysed_time, delivery->smoothing,
-                                &first);
+                                format.threshold, &first);
   /* the first result of a label set or segment always goes out, then changes only */
   *post = !delivery->changes_only || first
-      || !g_str_equal (previous, clip_result_top_label (result));
+      || !g_str_equal (previous, clip_result_top_label (result, format.threshold));
   format.previous_top_label = previous;
 
   /* A re-score analysed no frame: the statistics are about frames. */

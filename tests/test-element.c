@@ -254,7 +254,7 @@ uint64_field (const GstStructure *s, const char *name)
 
 /* Every field present with its type, and consistent with the others: scores are a
  * distribution, the top lists are the best entries above threshold in order, top-label is
- * the argmax. */
+ * their first (the argmax, or "" and 0 when it is under threshold). */
 static void
 check_result (const GstStructure *s, guint top_k, double threshold)
 {
@@ -287,8 +287,8 @@ check_result (const GstStructure *s, guint top_k, double threshold)
     }
   }
   g_assert_cmpfloat_with_epsilon (sum, 1.0, 1e-4);
-  g_assert_cmpstr (top_label, ==, labels[best_i]);
-  g_assert_cmpfloat (top_score, ==, best);
+  g_assert_cmpstr (top_label, ==, best >= threshold ? labels[best_i] : "");
+  g_assert_cmpfloat (top_score, ==, best >= threshold ? best : 0.0);
   g_assert_cmpuint (n_top, ==, MIN (top_k, above));
   for (guint i = 0; i < n_top; i++) {
     guint index = 0;
@@ -793,6 +793,21 @@ test_sync_message_and_meta (void)
     gst_buffer_unref (out);
   }
   g_assert_null (gst_bus_pop_filtered (f.bus, GST_MESSAGE_ELEMENT));
+
+  /* top-label is the first of top-labels: none passes a threshold of 1 */
+  g_object_set (f.element, "threshold", 1.0, NULL);
+  {
+    GstBuffer *out;
+
+    gst_harness_push (f.h, frame_to_buffer (frames[0], GST_VIDEO_FORMAT_RGB, 0));
+    out = gst_harness_pull (f.h);
+    check_result (buffer_result (out), 10, 1.0);
+    g_assert_cmpstr (g_value_get_string (field (buffer_result (out), "top-label",
+                G_TYPE_STRING)), ==, "");
+    g_assert_cmpfloat (g_value_get_double (field (buffer_result (out), "top-score",
+                G_TYPE_DOUBLE)), ==, 0.0);
+    gst_buffer_unref (out);
+  }
 
   for (guint i = 0; i < G_N_ELEMENTS (frames); i++)
     frame_free (frames[i]);
