@@ -1470,11 +1470,12 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
   /**
    * GstClipClassify:threshold:
    *
-   * Only labels with at least this probability enter `top-labels`/`top-scores` and the overlay.
+   * Only labels with at least this probability enter `top-labels`/`top-scores` (and so
+   * `top-label`/`top-score`, their first) and the overlay.
    */
   g_object_class_install_property (gobject_class, PROP_THRESHOLD,
       g_param_spec_double ("threshold", "Threshold",
-          "Minimum probability for top-labels/top-scores and the overlay", 0.0, 1.0,
+          "Minimum probability for top-labels/top-scores, top-label and the overlay", 0.0, 1.0,
           DEFAULT_PROP_THRESHOLD,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING |
           GST_PARAM_DOC_SHOW_DEFAULT));
