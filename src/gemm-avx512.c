@@ -144,8 +144,10 @@ tile_bf16_rows (const ClipTile *t, const int mr)
   for (int k = 0; k < n_pairs; k++, a++, b += 2 * NR) {
     __m512bh bv[NV];
 #pragma GCC unroll 4
-    for (int j = 0; j < NV; j++)
+    for (int j = 0; j < NV; j++) {
+      _mm_prefetch ((const char *) (b + PREFETCH_K * NR + 32 * j), _MM_HINT_T0);
       bv[j] = (__m512bh) _mm512_loadu_si512 (b + 32 * j);
+    }
 #pragma GCC unroll 12
     for (int r = 0; r < mr; r++) {
       __m512bh ar = (__m512bh) _mm512_set1_epi32 ((int) a[r * lda]);
