@@ -10,7 +10,7 @@
 #ifndef CLIP_LABELS_H
 #define CLIP_LABELS_H
 
-#include <glib.h>
+#include <gio/gio.h>
 #include "clip.h"
 
 G_BEGIN_DECLS
@@ -19,28 +19,48 @@ typedef struct {
   gint ref_count;
   guint n_labels;
   char **labels;              /* n_labels + NULL, as the user wrote them (unescaped, trimmed) */
-  float *embeddings;          /* [n_labels, dim], L2-normalised text embeddings of the prompts */
+  float *embeddings;          /* [n_labels + n_negative, dim], L2-normalised text embeddings:
+                               * the labels', then the negative labels' */
   int dim;
+  guint n_negative;           /* "none of these" labels, scored in the same softmax */
+  char **negative_labels;     /* n_negative + NULL */
+  guint64 id;                 /* unique to this set among all sets built in the process (the
+                               * same labels built again get a new one) */
 } ClipLabelSet;
 
-/* Splits the `labels` property value. Labels are separated by commas, or by semicolons when
- * the value has one (unescaped): "salt, pepper; dog" is two labels. A backslash escapes a
- * separator or itself ("\,", "\;", "\\"); any other backslash is kept as written. Each label
- * is trimmed of surrounding whitespace; empty labels and repeats of an earlier label are dropped.
- * NULL gives an empty vector. */
+/* Splits the `labels` property value (clip_labels_split). Labels are separated by commas, or by
+ * semicolons when the value has one (unescaped): "salt, pepper; dog" is two labels. A backslash
+ * escapes a separator or itself ("\,", "\;", "\\"); any other backslash is kept as written.
+ * Each label is trimmed of surrounding whitespace; empty labels and repeats of an earlier label
+ * are dropped. NULL gives an empty vector. */
 char **clip_labels_parse (const char *text);
 
 typedef struct _ClipLabelCache ClipLabelCache;
 
 ClipLabelCache *clip_label_cache_new (void);
 void clip_label_cache_free (ClipLabelCache *cache);
+/* How many prompts the cache has had embedded since its creation (tests, logs). */
+guint64 clip_label_cache_get_n_computed (const ClipLabelCache *cache);
 
-/* Builds the set for `labels_text` with the prompt template (see clip_format_prompt): the
- * embedding of every prompt not in the cache is computed with ctx, in one batch. Fails (and
- * leaves the cache usable) on a template without "{}" or text the tokenizer refuses. */
+/* Prompts embedded per batch while a set is built: a stop waits for one batch at most. */
+#define CLIP_LABELS_CHUNK 16
+
+/* Builds the set for `labels_text` with the prompt template: one template, several separated by
+ * "|" or a named set (clip_templates_parse); each label's embedding is the ensemble of its
+ * prompts (clip_ensemble_combine). The embedding of every prompt not in the cache is computed
+ * with ctx, in batches of CLIP_LABELS_CHUNK prompts; cached ones are reused, so relabeling embeds
+ * only new prompts. Fails (and leaves the cache as it was) on a template without "{}", text the
+ * tokenizer or the model refuses, or with G_IO_ERROR_CANCELLED once cancellable is cancelled,
+ * which is checked before each batch. */
 ClipLabelSet *clip_label_set_build (ClipContext *ctx, ClipLabelCache *cache,
                                     const char *labels_text, const char *template_,
-                                    GError **error);
+                                    GCancellable *cancellable, GError **error);
+/* ... with negative labels (same syntax as labels; one that is also a label is dropped from the
+ * negatives: a label cannot be both). */
+ClipLabelSet *clip_label_set_build_full (ClipContext *ctx, ClipLabelCache *cache,
+                                         const char *labels_text, const char *negative_text,
+                                         const char *template_, GCancellable *cancellable,
+                                         GError **error);
 ClipLabelSet *clip_label_set_ref (ClipLabelSet *set);
 void clip_label_set_unref (ClipLabelSet *set);
 

@@ -14,8 +14,9 @@
  *
  * Results per region (the contract in the element's SECTION block):
  * - `regions` in the message and GstClipClassifyMeta: a GST_TYPE_ARRAY of structures named
- *   `clipclassify-region` with the label fields of a frame result (labels, scores, top-labels,
- *   top-scores, top-label, top-score), then `id` (gint: the ROI meta's, or the ODMtd's),
+ *   `clipclassify-region` with the label fields of a frame result (labels, scores,
+ *   negative-labels, negative-scores, top-labels, top-scores, top-label, top-score, and
+ *   image-embedding with the embeddings property), then `id` (gint: the ROI meta's, or the ODMtd's),
  *   `roi-type` (string), `x`, `y`, `width`, `height` (guint, after clamping).
  * - in sync mode, on each ROI meta, a param structure named `clipclassify` with those label
  *   fields (gst_video_region_of_interest_meta_get_param (meta, "clipclassify")).

@@ -1,4 +1,4 @@
-/* clipworker.c — the inference thread of one clipclassify element and its one-slot mailbox.
+/* clipworker.c — the inference thread of one clipclassify element, its job queue and results.
  *
  * Copyright (C) 2026 clipclassify developers
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -6,6 +6,13 @@
 #include "clipworker.h"
 
 #include <string.h>
+
+typedef struct {
+  guint64 seq;
+  gpointer frame;
+  guint64 pts;
+  guint64 labels_generation;  /* the vocabulary requested when the frame was submitted */
+} ClipWorkerJob;
 
 struct _ClipWorker {
   ClipWorkerPrepareFunc prepare;
@@ -18,9 +25,9 @@ struct _ClipWorker {
   GMutex lock;                /* guards everything below; never taken with the object lock */
   GCond cond;                 /* any change a waiter may care about */
   GThread *thread;
+  GCancellable *cancellable;  /* cancelled by stop: a label build stops between batches */
   gboolean quit;
   gboolean flushing;
-  guint64 epoch;              /* bumped by every flush: results of older jobs are dropped */
 
   /* requested vocabulary */
   guint64 labels_generation;  /* newest seen by set_labels */
@@ -28,17 +35,19 @@ struct _ClipWorker {
   char *labels_text;
   char *template_;
   GError *labels_error;
+  char *negative_text;        /* negative labels (set_labels_full) */
 
-  /* the slot */
-  gpointer job_frame;         /* pending, not yet taken by the worker */
-  guint64 job_pts;
-  guint64 job_seq;
-  guint64 job_labels_generation; /* the vocabulary requested when the frame was submitted */
-  gboolean analysing;         /* the worker holds a frame */
-  guint64 next_seq;
-  guint64 done_seq;           /* last job finished (with or without result) */
-  ClipResult *result;
-  ClipResult *rescored;       /* the last analysed frame against a newer set (async only) */
+  /* Jobs are numbered from 1 in submission order, never reused in the worker's life. A job's
+   * number says everything about it: done once <= done_seq, forgotten once <= flushed_seq
+   * (whatever it gives then is dropped), and its results carry it. */
+  GQueue jobs;                /* ClipWorkerJob *, submitted, not yet taken by the worker */
+  guint64 running;            /* the job being analysed, 0 when none */
+  guint64 next_seq;           /* the last number handed out */
+  guint64 done_seq;           /* every job up to this one is finished */
+  guint64 flushed_seq;        /* every job up to this one was submitted before the last flush */
+  GQueue results;             /* ClipResult *, finished and not taken yet, oldest first; only
+                               * a take, a flush or a newer result for the same frame (below)
+                               * removes one */
   GError *job_error;
   gpointer spare;             /* a frame the producer may refill */
   gboolean rescore;           /* clip_worker_set_rescore */
@@ -53,9 +62,9 @@ struct _ClipWorker {
                                * regions), kept for re-scoring */
   gsize image_capacity;       /* floats allocated for image */
   ClipRegionList *image_regions; /* what they are (batch.regions when they were made) */
-  gboolean image_valid;       /* image is of a frame whose result reached the mailbox */
-  guint64 image_epoch;        /* ... in this epoch: a flush makes it stale */
-  guint64 image_pts, image_seq, image_latency_ns;
+  guint64 image_seq;          /* its job, once its result was queued (0: none); stale once
+                               * <= flushed_seq */
+  guint64 image_pts, image_latency_ns;
 };
 
 void
@@ -65,6 +74,8 @@ clip_result_free (ClipResult *result)
     return;
   clip_label_set_unref (result->labels);
   g_free (result->scores);
+  g_free (result->image_embedding);
+  g_free (result->smoothed);
   if (result->regions) {
     for (guint i = 0; i < result->regions->n_regions; i++)
       clip_result_free (result->region_results[i]);
@@ -74,6 +85,14 @@ clip_result_free (ClipResult *result)
   if (result->prepared_free)
     result->prepared_free (result->prepared);
   g_free (result);
+}
+
+static void
+clip_worker_job_free (ClipWorker *worker, ClipWorkerJob *job)
+{
+  if (job->frame)
+    worker->frame_free (job->frame);
+  g_free (job);
 }
 
 ClipWorker *
@@ -88,6 +107,8 @@ clip_worker_new (ClipWorkerPrepareFunc prepare, gpointer prepare_data,
   worker->frame_free = frame_free;
   g_mutex_init (&worker->lock);
   g_cond_init (&worker->cond);
+  g_queue_init (&worker->jobs);
+  g_queue_init (&worker->results);
   return worker;
 }
 
@@ -113,9 +134,52 @@ clip_worker_free (ClipWorker *worker)
   g_clear_error (&worker->labels_error);
   g_free (worker->labels_text);
   g_free (worker->template_);
+  g_free (worker->negative_text);
   g_mutex_clear (&worker->lock);
   g_cond_clear (&worker->cond);
   g_free (worker);
+}
+
+/* Called with the lock: keeps frame as the spare (one is enough). */
+static void
+clip_worker_keep_spare (ClipWorker *worker, gpointer frame)
+{
+  if (worker->spare)
+    worker->frame_free (worker->spare);
+  worker->spare = frame;
+}
+
+/* Called with the lock. */
+static void
+clip_worker_drop_rescores (ClipWorker *worker)
+{
+  GList *l = worker->results.head;
+
+  while (l) {
+    GList *next = l->next;
+    ClipResult *result = l->data;
+
+    if (result->rescored) {
+      clip_result_free (result);
+      g_queue_delete_link (&worker->results, l);
+    }
+    l = next;
+  }
+}
+
+/* Called with the lock: every job so far is forgotten, with what it has given. */
+static void
+clip_worker_forget_jobs (ClipWorker *worker)
+{
+  ClipWorkerJob *job;
+
+  while ((job = g_queue_pop_head (&worker->jobs))) {
+    clip_worker_keep_spare (worker, g_steal_pointer (&job->frame));
+    clip_worker_job_free (worker, job);
+  }
+  g_queue_clear_full (&worker->results, (GDestroyNotify) clip_result_free);
+  g_clear_error (&worker->job_error);
+  worker->flushed_seq = worker->done_seq = worker->next_seq;
 }
 
 /* Same labels, same prompts' embeddings (a template change keeps the labels). */
@@ -124,10 +188,13 @@ clip_label_set_same (const ClipLabelSet *a, const ClipLabelSet *b)
 {
   if (!a || !b)
     return a == b;
-  return a->n_labels == b->n_labels && a->dim == b->dim
+  return a->n_labels == b->n_labels && a->n_negative == b->n_negative && a->dim == b->dim
       && g_strv_equal ((const char *const *) a->labels, (const char *const *) b->labels)
-      && (a->n_labels == 0
-          || memcmp (a->embeddings, b->embeddings, sizeof (float) * a->n_labels * a->dim) == 0);
+      && g_strv_equal ((const char *const *) a->negative_labels,
+                       (const char *const *) b->negative_labels)
+      && (a->n_labels + a->n_negative == 0
+          || memcmp (a->embeddings, b->embeddings,
+                     sizeof (float) * (a->n_labels + a->n_negative) * a->dim) == 0);
 }
 
 /* probs of one image embedding against labels, as a result (takes the labels reference). */
@@ -135,14 +202,16 @@ static ClipResult *
 clip_worker_score_image (ClipWorker *worker, ClipLabelSet *labels, const float *image)
 {
   ClipResult *result = g_new0 (ClipResult, 1);
-  float *probs = g_new (float, labels->n_labels);
-  guint i;
+  /* labels and negative labels in one softmax */
+  guint n = labels->n_labels + labels->n_negative, i;
+  float *probs = g_new (float, n);
 
-  clip_score (worker->model, image, labels->embeddings, (int) labels->n_labels, NULL, probs);
+  clip_score (worker->model, image, labels->embeddings, (int) n, NULL, probs);
   result->labels = labels;
-  result->scores = g_new (double, labels->n_labels);
-  for (i = 0; i < labels->n_labels; i++)
+  result->scores = g_new (double, n);
+  for (i = 0; i < n; i++)
     result->scores[i] = probs[i];
+  result->image_embedding = g_memdup2 (image, sizeof (float) * labels->dim);
   g_free (probs);
   return result;
 }
@@ -197,32 +266,30 @@ clip_worker_rescore (ClipWorker *worker)
 {
   ClipLabelSet *labels = worker->label_set;
   ClipResult *result;
-  guint64 epoch = worker->epoch;
+  guint64 seq = worker->image_seq;
 
   if (labels->n_labels == 0) {
     /* No results until labels come back: by then this frame may be long past. */
-    worker->image_valid = FALSE;
+    worker->image_seq = 0;
     return;
   }
-  if (!worker->rescore || worker->flushing || !worker->image_valid
-      || worker->image_epoch != epoch)
+  if (!worker->rescore || worker->flushing || seq <= worker->flushed_seq)
     return;
   labels = clip_label_set_ref (labels);
   g_mutex_unlock (&worker->lock);
 
   /* image and image_* are the worker thread's own: read without the lock */
   result = clip_worker_make_result (worker, labels);
-  clip_worker_stamp_result (result, worker->image_pts, worker->image_seq,
-                            worker->image_latency_ns, TRUE);
+  clip_worker_stamp_result (result, worker->image_pts, seq, worker->image_latency_ns, TRUE);
   if (worker->finish)
     worker->finish (result, worker->finish_data);
 
   g_mutex_lock (&worker->lock);
   /* A flush or a switch to sync mode meanwhile: nobody wants it. The frame's own result, if
-   * still in the slot, stays there and goes out first. */
-  if (epoch == worker->epoch && worker->rescore && !worker->flushing) {
-    clip_result_free (worker->rescored);
-    worker->rescored = result;
+   * still queued, stays ahead of it; an older re-score not taken yet is of an older set. */
+  if (seq > worker->flushed_seq && worker->rescore && !worker->flushing) {
+    clip_worker_drop_rescores (worker);
+    g_queue_push_tail (&worker->results, result);
     g_cond_broadcast (&worker->cond);
   } else {
     clip_result_free (result);
@@ -237,14 +304,17 @@ clip_worker_build_labels (ClipWorker *worker)
   GError *error = NULL;
   gboolean changed = FALSE;
   char *text = g_strdup (worker->labels_text);
+  char *negative = g_strdup (worker->negative_text);
   char *template_ = g_strdup (worker->template_);
   guint64 generation = worker->labels_generation;
 
   worker->labels_built = generation;
   g_mutex_unlock (&worker->lock);
 
-  set = clip_label_set_build (worker->ctx, worker->cache, text, template_, &error);
+  set = clip_label_set_build_full (worker->ctx, worker->cache, text, negative, template_,
+                                   worker->cancellable, &error);
   g_free (text);
+  g_free (negative);
   g_free (template_);
 
   g_mutex_lock (&worker->lock);
@@ -252,6 +322,9 @@ clip_worker_build_labels (ClipWorker *worker)
     old = worker->label_set;
     worker->label_set = set;
     changed = !clip_label_set_same (old, set);
+  } else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+    /* stopping: nothing is wrong with the labels */
+    g_clear_error (&error);
   } else {
     g_clear_error (&worker->labels_error);
     worker->labels_error = error;
@@ -270,24 +343,23 @@ clip_worker_build_labels (ClipWorker *worker)
 static void
 clip_worker_analyse (ClipWorker *worker)
 {
-  gpointer frame = worker->job_frame;
-  guint64 pts = worker->job_pts, seq = worker->job_seq, epoch = worker->epoch;
+  ClipWorkerJob *job = g_queue_pop_head (&worker->jobs);
   ClipLabelSet *labels = worker->label_set ? clip_label_set_ref (worker->label_set) : NULL;
   ClipResult *result = NULL;
   GError *error = NULL;
   gint64 start;
 
-  worker->job_frame = NULL;
-  worker->analysing = TRUE;
+  worker->running = job->seq;
   g_mutex_unlock (&worker->lock);
 
   start = g_get_monotonic_time ();
   if (labels && labels->n_labels > 0) {
-    if (worker->prepare (frame, worker->model, &worker->batch, worker->prepare_data, &error)) {
+    if (worker->prepare (job->frame, worker->model, &worker->batch, worker->prepare_data,
+                         &error)) {
       gsize needed = (gsize) worker->batch.n_images * labels->dim;
 
       /* From here on image is this frame's: the one kept for re-scoring goes. */
-      worker->image_valid = FALSE;
+      worker->image_seq = 0;
       if (needed > worker->image_capacity) {
         g_free (worker->image);
         worker->image = g_new (float, needed);
@@ -301,7 +373,7 @@ clip_worker_analyse (ClipWorker *worker)
                              worker->image, &error)) {
         result = clip_worker_make_result (worker, g_steal_pointer (&labels));
         /* monotonic time is in µs: the latency field is ns like every GStreamer duration */
-        clip_worker_stamp_result (result, pts, seq,
+        clip_worker_stamp_result (result, job->pts, job->seq,
                                   (guint64) (g_get_monotonic_time () - start) * 1000, FALSE);
         if (worker->finish)
           worker->finish (result, worker->finish_data);
@@ -311,32 +383,27 @@ clip_worker_analyse (ClipWorker *worker)
   clip_label_set_unref (labels);
 
   g_mutex_lock (&worker->lock);
-  worker->analysing = FALSE;
-  if (worker->spare)
-    worker->frame_free (worker->spare);
-  worker->spare = frame;
-  if (epoch == worker->epoch) {
+  worker->running = 0;
+  worker->done_seq = MAX (worker->done_seq, job->seq);
+  clip_worker_keep_spare (worker, g_steal_pointer (&job->frame));
+  if (job->seq > worker->flushed_seq) {
     if (result) {
-      worker->image_valid = TRUE;
-      worker->image_epoch = epoch;
-      worker->image_pts = pts;
-      worker->image_seq = seq;
+      worker->image_seq = job->seq;
+      worker->image_pts = job->pts;
       worker->image_latency_ns = result->latency_ns;
       /* Newer frame, same or newer set (sets change only between frames, on this thread):
        * a re-score not taken yet is stale. */
-      g_clear_pointer (&worker->rescored, clip_result_free);
+      clip_worker_drop_rescores (worker);
+      g_queue_push_tail (&worker->results, g_steal_pointer (&result));
     }
-    clip_result_free (worker->result);
-    worker->result = result;
     if (error) {
       g_clear_error (&worker->job_error);
-      worker->job_error = error;
+      worker->job_error = g_steal_pointer (&error);
     }
-    worker->done_seq = seq;
-  } else {
-    clip_result_free (result);
-    g_clear_error (&error);
   }
+  clip_result_free (result);
+  g_clear_error (&error);
+  clip_worker_job_free (worker, job);
   g_cond_broadcast (&worker->cond);
 }
 
@@ -347,14 +414,14 @@ clip_worker_thread (gpointer data)
 
   g_mutex_lock (&worker->lock);
   while (!worker->quit) {
+    ClipWorkerJob *job = g_queue_peek_head (&worker->jobs);
     /* A frame waits for the vocabulary asked for before it arrived, not for later ones: labels
      * that keep changing faster than a set is built would otherwise starve every frame. */
-    gboolean frame_ready = worker->job_frame
-        && worker->labels_built >= worker->job_labels_generation;
+    gboolean frame_ready = job && worker->labels_built >= job->labels_generation;
 
     if (!frame_ready && worker->labels_built != worker->labels_generation)
       clip_worker_build_labels (worker);
-    else if (worker->job_frame)
+    else if (job)
       clip_worker_analyse (worker);
     else
       g_cond_wait (&worker->cond, &worker->lock);
@@ -385,11 +452,11 @@ clip_worker_start (ClipWorker *worker, ClipModel *model, int n_threads, GError *
   clip_image_batch_reserve (&worker->batch, 1, (gsize) 3 * size * size);
   worker->image = g_new (float, dim);
   worker->image_capacity = dim;
+  worker->cancellable = g_cancellable_new ();
 
   g_mutex_lock (&worker->lock);
   worker->quit = FALSE;
   worker->flushing = FALSE;
-  worker->next_seq = worker->done_seq = 0;
   /* Whatever vocabulary was set before start is built first. */
   worker->labels_built = worker->labels_generation - 1;
   g_mutex_unlock (&worker->lock);
@@ -412,23 +479,21 @@ clip_worker_stop (ClipWorker *worker)
   worker->flushing = TRUE;
   g_cond_broadcast (&worker->cond);
   g_mutex_unlock (&worker->lock);
+  /* A label build in progress ends at its next batch. */
+  g_cancellable_cancel (worker->cancellable);
 
   if (worker->thread)
     g_thread_join (worker->thread);
   worker->thread = NULL;
 
   g_mutex_lock (&worker->lock);
-  if (worker->job_frame)
-    worker->frame_free (worker->job_frame);
-  worker->job_frame = NULL;
-  g_clear_pointer (&worker->result, clip_result_free);
-  g_clear_pointer (&worker->rescored, clip_result_free);
-  g_clear_error (&worker->job_error);
+  clip_worker_forget_jobs (worker);
   g_clear_error (&worker->labels_error);
   g_clear_pointer (&worker->label_set, clip_label_set_unref);
-  worker->image_valid = FALSE;
+  worker->image_seq = 0;
   g_mutex_unlock (&worker->lock);
 
+  g_clear_object (&worker->cancellable);
   g_clear_pointer (&worker->cache, clip_label_cache_free);
   g_clear_pointer (&worker->ctx, clip_context_free);
   g_clear_pointer (&worker->model, clip_model_unref);
@@ -442,6 +507,13 @@ void
 clip_worker_set_labels (ClipWorker *worker, guint64 generation, const char *labels_text,
                         const char *template_)
 {
+  clip_worker_set_labels_full (worker, generation, labels_text, NULL, template_);
+}
+
+void
+clip_worker_set_labels_full (ClipWorker *worker, guint64 generation, const char *labels_text,
+                             const char *negative_text, const char *template_)
+{
   g_return_if_fail (worker != NULL);
 
   g_mutex_lock (&worker->lock);
@@ -449,6 +521,8 @@ clip_worker_set_labels (ClipWorker *worker, guint64 generation, const char *labe
     worker->labels_generation = generation;
     g_free (worker->labels_text);
     worker->labels_text = g_strdup (labels_text);
+    g_free (worker->negative_text);
+    worker->negative_text = g_strdup (negative_text);
     g_free (worker->template_);
     worker->template_ = g_strdup (template_);
     g_cond_broadcast (&worker->cond);
@@ -463,21 +537,10 @@ clip_worker_set_flushing (ClipWorker *worker, gboolean flushing)
 
   g_mutex_lock (&worker->lock);
   worker->flushing = flushing;
-  if (!flushing) {
-    worker->epoch++;
-    if (worker->job_frame) {
-      if (worker->spare)
-        worker->frame_free (worker->spare);
-      worker->spare = worker->job_frame;
-      worker->job_frame = NULL;
-    }
-    /* The kept embedding goes with them: worker->image_epoch is now behind. */
-    g_clear_pointer (&worker->result, clip_result_free);
-    g_clear_pointer (&worker->rescored, clip_result_free);
-    g_clear_error (&worker->job_error);
-    /* Jobs submitted before the flush count as done: nobody waits for them any more. */
-    worker->done_seq = worker->next_seq;
-  }
+  /* The job in progress is forgotten too: its number is now <= flushed_seq. So is the kept
+   * embedding, whose image_seq is. */
+  if (!flushing)
+    clip_worker_forget_jobs (worker);
   g_cond_broadcast (&worker->cond);
   g_mutex_unlock (&worker->lock);
 }
@@ -490,34 +553,25 @@ clip_worker_set_rescore (ClipWorker *worker, gboolean rescore)
   g_mutex_lock (&worker->lock);
   worker->rescore = rescore;
   if (!rescore)
-    g_clear_pointer (&worker->rescored, clip_result_free);
+    clip_worker_drop_rescores (worker);
   g_mutex_unlock (&worker->lock);
 }
 
 /* Called with the lock. */
-static gpointer
-clip_worker_steal_spare (ClipWorker *worker)
+static gboolean
+clip_worker_idle_locked (ClipWorker *worker)
 {
-  gpointer spare = worker->spare;
-
-  worker->spare = NULL;
-  return spare;
+  return g_queue_is_empty (&worker->jobs) && !worker->running;
 }
 
 gboolean
-clip_worker_try_reserve (ClipWorker *worker, gpointer *spare, ClipResult **result)
+clip_worker_try_reserve (ClipWorker *worker, gpointer *spare)
 {
   gboolean idle;
 
   g_mutex_lock (&worker->lock);
-  idle = !worker->job_frame && !worker->analysing && !worker->flushing && worker->thread;
-  *spare = idle ? clip_worker_steal_spare (worker) : NULL;
-  /* The worker went idle since the caller last looked: its result is collected now, before the
-   * next job could replace it. */
-  if (idle && worker->result) {
-    clip_result_free (*result);
-    *result = g_steal_pointer (&worker->result);
-  }
+  idle = clip_worker_idle_locked (worker) && !worker->flushing && worker->thread;
+  *spare = idle ? g_steal_pointer (&worker->spare) : NULL;
   g_mutex_unlock (&worker->lock);
   return idle;
 }
@@ -528,11 +582,11 @@ clip_worker_wait_idle (ClipWorker *worker, gpointer *spare)
   gboolean idle;
 
   g_mutex_lock (&worker->lock);
-  while (!worker->flushing && (worker->job_frame || worker->analysing))
+  while (!worker->flushing && !clip_worker_idle_locked (worker))
     g_cond_wait (&worker->cond, &worker->lock);
   idle = !worker->flushing;
   if (spare)
-    *spare = idle ? clip_worker_steal_spare (worker) : NULL;
+    *spare = idle ? g_steal_pointer (&worker->spare) : NULL;
   g_mutex_unlock (&worker->lock);
   return idle;
 }
@@ -540,15 +594,15 @@ clip_worker_wait_idle (ClipWorker *worker, gpointer *spare)
 guint64
 clip_worker_submit (ClipWorker *worker, gpointer frame, guint64 pts)
 {
+  ClipWorkerJob *job = g_new0 (ClipWorkerJob, 1);
   guint64 seq;
 
   g_mutex_lock (&worker->lock);
-  if (worker->job_frame)
-    worker->frame_free (worker->job_frame);
-  worker->job_frame = frame;
-  worker->job_pts = pts;
-  worker->job_labels_generation = worker->labels_generation;
-  seq = worker->job_seq = ++worker->next_seq;
+  job->frame = frame;
+  job->pts = pts;
+  job->labels_generation = worker->labels_generation;
+  seq = job->seq = ++worker->next_seq;
+  g_queue_push_tail (&worker->jobs, job);
   g_cond_broadcast (&worker->cond);
   g_mutex_unlock (&worker->lock);
   return seq;
@@ -558,9 +612,7 @@ void
 clip_worker_return_spare (ClipWorker *worker, gpointer frame)
 {
   g_mutex_lock (&worker->lock);
-  if (worker->spare)
-    worker->frame_free (worker->spare);
-  worker->spare = frame;
+  clip_worker_keep_spare (worker, frame);
   g_mutex_unlock (&worker->lock);
 }
 
@@ -581,12 +633,8 @@ clip_worker_take_result (ClipWorker *worker, GError **error)
   ClipResult *result = NULL;
 
   g_mutex_lock (&worker->lock);
-  if (!clip_worker_take_error_locked (worker, error)) {
-    /* the frame's own labels first, then the newer ones */
-    result = g_steal_pointer (&worker->result);
-    if (!result)
-      result = g_steal_pointer (&worker->rescored);
-  }
+  if (!clip_worker_take_error_locked (worker, error))
+    result = g_queue_pop_head (&worker->results);
   g_mutex_unlock (&worker->lock);
   return result;
 }
@@ -601,9 +649,16 @@ clip_worker_wait_result (ClipWorker *worker, guint64 seq, gboolean *flushing, GE
     g_cond_wait (&worker->cond, &worker->lock);
   *flushing = worker->flushing;
   if (!worker->flushing && !clip_worker_take_error_locked (worker, error)) {
-    result = g_steal_pointer (&worker->result);
-    if (result && result->seq != seq)
-      g_clear_pointer (&result, clip_result_free);
+    /* Its own result only: others (older frames', re-scores) stay queued for a take. */
+    for (GList *l = worker->results.head; l; l = l->next) {
+      ClipResult *queued = l->data;
+
+      if (queued->seq == seq && !queued->rescored) {
+        result = queued;
+        g_queue_delete_link (&worker->results, l);
+        break;
+      }
+    }
   }
   g_mutex_unlock (&worker->lock);
   return result;

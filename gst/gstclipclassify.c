@@ -32,12 +32,21 @@
  *
  * - `labels` (GST_TYPE_ARRAY of strings): the whole label set, in label order.
  * - `scores` (GST_TYPE_ARRAY of doubles): the probability of each label, same order (softmax
- *   over the set: they sum to 1).
+ *   over the set and the negative labels: with `negative-scores` they sum to 1).
+ * - `negative-labels`, `negative-scores` (GST_TYPE_ARRAY of strings, of doubles): the
+ *   #GstClipClassify:negative-labels and their probabilities in the same softmax (empty arrays
+ *   without negative labels).
  * - `top-labels` (GST_TYPE_ARRAY of strings): the best labels first, at most
- *   #GstClipClassify:top-k of them, each scoring at least #GstClipClassify:threshold.
+ *   #GstClipClassify:top-k of them, each scoring at least #GstClipClassify:threshold and more
+ *   than every negative label.
  * - `top-scores` (GST_TYPE_ARRAY of doubles): their probabilities.
  * - `top-label` (string), `top-score` (double): the best label and its probability, whatever
- *   the threshold.
+ *   the threshold; "" and 0 when a negative label scores at least as much ("none of these").
+ * - `smoothed-scores`, `smoothed-negative-scores` (GST_TYPE_ARRAY of doubles), with
+ *   #GstClipClassify:smoothing only: the scores smoothed in time. The top fields above then rank
+ *   these instead of the raw scores.
+ * - `previous-top-label` (string): the `top-label` of the previous result of the same label set
+ *   and segment, "" for the first (see #GstClipClassify:changes-only).
  * - `analysed-pts` (guint64): the PTS of the analysed frame. In async mode the result is
  *   attached to a later buffer.
  * - `latency` (guint64): how long the worker took for this frame, in nanoseconds (conversion,
@@ -46,8 +55,10 @@
  *   frame of `analysed-pts` analysed earlier, scored against labels that became current since.
  *   Its `latency` is that of the frame's analysis.
  * - `timestamp`, `stream-time`, `running-time` (guint64): of the buffer the result is attached
- *   to, as the level element reports them. At EOS in async mode (see below) there is no
- *   such buffer: they are those of the analysed frame.
+ *   to, as the level element reports them. At EOS in async mode and across a switch to sync
+ *   mode (see below) there is no such buffer: they are those of the analysed frame.
+ * - `image-embedding` (GST_TYPE_ARRAY of floats), with #GstClipClassify:embeddings only: the
+ *   analysed frame's L2-normalised image embedding (projection_dim floats).
  *
  * A result is always scored against one complete label set: its `labels` are exactly the set
  * its `scores` belong to, even while the labels change.
@@ -63,7 +74,9 @@
  * Each label is put into #GstClipClassify:template to make the prompt the text tower sees.
  * Setting #GstClipClassify:labels or #GstClipClassify:template while playing does not stall
  * the video: the worker computes the text embeddings of the new prompts only (they are cached
- * per prompt), then swaps the set in at once.
+ * per prompt), then swaps the set in at once. It computes them 16 prompts at a time, so that
+ * stopping the element (PAUSED to READY) while thousands of labels are being built waits for
+ * those 16 only.
  *
  * In async mode the new labels show up without waiting for another frame to be analysed: as
  * soon as the set is swapped in, the worker scores the image embedding of the last frame it
@@ -91,6 +104,12 @@
  * being analysed when EOS arrives is waited for (at most one inference) and its result posted
  * as a message before EOS goes downstream; no buffer is left to carry it as meta.
  *
+ * Switching #GstClipClassify:mode from async to sync loses no result: the frame handed over in
+ * async mode, still being analysed or analysed but not delivered yet, has no buffer left to
+ * carry it either (a sync buffer carries its own frame's result), so its result goes out as a
+ * message only, before the next sync frame's (or at EOS). A re-score still pending then is
+ * dropped, as sync mode shows frames' own results only.
+ *
  * What the model sees of a frame is set by #GstClipClassify:crop: by default CLIP's own
  * preprocessing (the shortest edge resized to the model's input, the centre cropped), which on
  * a 16:9 frame never sees the left and right 7/32; `squash` and `pad` show it the whole frame.
@@ -114,7 +133,11 @@
  * - `id` (gint): the ROI meta's id (or the ODMtd's);
  * - `roi-type` (string): its type ("" when it has none);
  * - `x`, `y`, `width`, `height` (guint): its rectangle after clamping to the frame;
- * - `labels`, `scores`, `top-labels`, `top-scores`, `top-label`, `top-score`: as for a frame.
+ * - `labels`, `scores`, `negative-labels`, `negative-scores`, `top-labels`, `top-scores`,
+ *   `top-label`, `top-score` as for a frame, and `image-embedding` (the region's own) with
+ *   #GstClipClassify:embeddings. #GstClipClassify:smoothing and
+ *   #GstClipClassify:changes-only follow the frame's labels only: with `region=roi` every result
+ *   is posted, unsmoothed.
  *
  * `regions` is the last field. With `both` the frame's own fields come first, as without
  * regions. With `roi` there are no frame-level label fields: `analysed-pts`, `latency`,
@@ -150,6 +173,10 @@
  * |[
  * gst-launch-1.0 -m filesrc location=video.mp4 ! decodebin ! videoconvert ! clipclassify mode=sync interval=30 labels="indoors,outdoors" ! fakesink
  * ]| Classifies every 30th frame of a file, waiting for each result.
+ * |[
+ * gst-launch-1.0 -m v4l2src ! videoconvert ! clipclassify labels="a person,a dog" negative-labels="an empty room" template=imagenet-7 smoothing=1.0 changes-only=true json-location=events.jsonl ! fakesink
+ * ]| Posts a message only when the (smoothed) best label changes, "" when the room is empty,
+ * and appends every result to events.jsonl.
  */
 
 #include "gstclipclassify.h"
@@ -159,12 +186,14 @@
 
 #include "clip.h"
 #include "clipframe.h"
+#include "clipjson.h"
 #include "cliplabels.h"
 #include "clipmeta.h"
 #include "clipmodelcache.h"
 #include "clipoverlay.h"
 #include "clipregions.h"
 #include "clipresult.h"
+#include "cliptrack.h"
 #include "clipworker.h"
 #ifdef HAVE_GST_ANALYTICS
 #include "clipanalytics.h"
@@ -183,6 +212,11 @@ GST_DEBUG_CATEGORY_STATIC (gst_clip_classify_debug);
 #define DEFAULT_PROP_THREADS 0
 #define DEFAULT_PROP_PRECISION GST_CLIP_CLASSIFY_PRECISION_FP32
 #define DEFAULT_PROP_POST_MESSAGES TRUE
+#define DEFAULT_PROP_NEGATIVE_LABELS ""
+#define DEFAULT_PROP_EMBEDDINGS FALSE
+#define DEFAULT_PROP_JSON_LOCATION ""
+#define DEFAULT_PROP_SMOOTHING 0.0
+#define DEFAULT_PROP_CHANGES_ONLY FALSE
 #define DEFAULT_PROP_CROP GST_CLIP_CLASSIFY_CROP_CENTER
 #define DEFAULT_PROP_REGION GST_CLIP_CLASSIFY_REGION_FRAME
 #define DEFAULT_PROP_ROI_TYPES ""
@@ -203,6 +237,11 @@ enum
   PROP_THREADS,
   PROP_PRECISION,
   PROP_POST_MESSAGES,
+  PROP_NEGATIVE_LABELS,
+  PROP_EMBEDDINGS,
+  PROP_JSON_LOCATION,
+  PROP_SMOOTHING,
+  PROP_CHANGES_ONLY,
   PROP_FRAMES_ANALYSED,
   PROP_FRAMES_SKIPPED,
   PROP_LAST_LATENCY,
@@ -239,7 +278,9 @@ struct _GstClipClassify
   char *model_path;
   char *labels;
   char *template_;
-  guint64 labels_generation;     /* bumped by every change of labels or template */
+  char *negative_labels;
+  guint64 labels_generation;     /* bumped by every change of labels, negative-labels or
+                                  * template */
   guint n_labels;                /* of `labels`, parsed */
   guint interval;
   GstClipClassifyMode mode;
@@ -249,6 +290,10 @@ struct _GstClipClassify
   guint threads;
   GstClipClassifyPrecision precision;
   gboolean post_messages;
+  gboolean embeddings;
+  char *json_location;
+  gdouble smoothing;             /* seconds, 0 = off */
+  gboolean changes_only;
   GstClipClassifyCrop crop;
   GstClipClassifyRegion region;
   char *roi_types;
@@ -269,7 +314,11 @@ struct _GstClipClassify
   guint64 frame_count;           /* since start or the last flush */
   guint64 warned_generation;     /* of the empty labels last warned about */
   ClipResult *shown;             /* newest result, drawn by the overlay */
+  ClipTrack track;               /* smoothing and the last top label, per label set/segment */
   ClipOverlay *renderer;
+
+  ClipJsonWriter *json;          /* json-location, open from start to stop (it locks itself) */
+  gboolean json_failed;          /* a write failed since start: warned once */
 
   ClipWorker *worker;            /* element lifetime; its thread runs from start to stop */
   ClipModel *model;              /* from start to stop */
@@ -398,18 +447,20 @@ gst_clip_classify_default_model (void)
 static void
 gst_clip_classify_relabel (GstClipClassify *self)
 {
-  char *labels, *template_;
+  char *labels, *negative, *template_;
   guint64 generation;
 
   GST_OBJECT_LOCK (self);
   labels = g_strdup (self->labels);
+  negative = g_strdup (self->negative_labels);
   template_ = g_strdup (self->template_);
   generation = self->labels_generation;
   GST_OBJECT_UNLOCK (self);
 
   /* Racing setters may arrive here out of order: the worker keeps the newest generation. */
-  clip_worker_set_labels (self->worker, generation, labels, template_);
+  clip_worker_set_labels_full (self->worker, generation, labels, negative, template_);
   g_free (labels);
+  g_free (negative);
   g_free (template_);
 }
 
@@ -452,13 +503,14 @@ gst_clip_classify_set_property (GObject *object, guint prop_id, const GValue *va
       break;
     }
     case PROP_LABELS:
+    case PROP_NEGATIVE_LABELS:
     case PROP_TEMPLATE:{
       char *text = g_value_dup_string (value);
       char **parsed = NULL;
 
       if (prop_id == PROP_LABELS)
         parsed = clip_labels_parse (text);
-      else if (!text)
+      else if (prop_id == PROP_TEMPLATE && !text)
         text = g_strdup (DEFAULT_PROP_TEMPLATE);
 
       GST_OBJECT_LOCK (self);
@@ -466,6 +518,9 @@ gst_clip_classify_set_property (GObject *object, guint prop_id, const GValue *va
         g_free (self->labels);
         self->labels = text;
         self->n_labels = g_strv_length (parsed);
+      } else if (prop_id == PROP_NEGATIVE_LABELS) {
+        g_free (self->negative_labels);
+        self->negative_labels = text;
       } else {
         g_free (self->template_);
         self->template_ = text;
@@ -541,6 +596,33 @@ gst_clip_classify_set_property (GObject *object, guint prop_id, const GValue *va
       self->post_messages = g_value_get_boolean (value);
       GST_OBJECT_UNLOCK (self);
       break;
+    case PROP_EMBEDDINGS:
+      GST_OBJECT_LOCK (self);
+      self->embeddings = g_value_get_boolean (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_SMOOTHING:
+      GST_OBJECT_LOCK (self);
+      self->smoothing = g_value_get_double (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_CHANGES_ONLY:
+      GST_OBJECT_LOCK (self);
+      self->changes_only = g_value_get_boolean (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_JSON_LOCATION:{
+      char *location = g_value_dup_string (value);
+
+      GST_OBJECT_LOCK (self);
+      g_free (self->json_location);
+      self->json_location = location ? location : g_strdup ("");
+      state = GST_STATE (self);
+      next = GST_STATE_NEXT (self);
+      GST_OBJECT_UNLOCK (self);
+      gst_clip_classify_warn_if_running (self, pspec, state, next);
+      break;
+    }
     case PROP_CROP:
       GST_OBJECT_LOCK (self);
       self->crop = g_value_get_enum (value);
@@ -595,6 +677,9 @@ gst_clip_classify_get_property (GObject *object, guint prop_id, GValue *value,
     case PROP_TEMPLATE:
       g_value_set_string (value, self->template_);
       break;
+    case PROP_NEGATIVE_LABELS:
+      g_value_set_string (value, self->negative_labels);
+      break;
     case PROP_INTERVAL:
       g_value_set_uint (value, self->interval);
       break;
@@ -618,6 +703,18 @@ gst_clip_classify_get_property (GObject *object, guint prop_id, GValue *value,
       break;
     case PROP_POST_MESSAGES:
       g_value_set_boolean (value, self->post_messages);
+      break;
+    case PROP_EMBEDDINGS:
+      g_value_set_boolean (value, self->embeddings);
+      break;
+    case PROP_JSON_LOCATION:
+      g_value_set_string (value, self->json_location);
+      break;
+    case PROP_SMOOTHING:
+      g_value_set_double (value, self->smoothing);
+      break;
+    case PROP_CHANGES_ONLY:
+      g_value_set_boolean (value, self->changes_only);
       break;
     case PROP_FRAMES_ANALYSED:
       g_value_set_uint64 (value, self->frames_analysed);
@@ -765,13 +862,23 @@ gst_clip_classify_start (GstBaseTransform *trans)
   char *path;
   guint threads;
   ClipPrecision precision;
+  char *json_location;
 
   GST_OBJECT_LOCK (self);
   path = g_strdup (self->model_path);
+  json_location = g_strdup (self->json_location);
   threads = self->threads;
   precision = self->precision == GST_CLIP_CLASSIFY_PRECISION_BF16 ? CLIP_PRECISION_BF16
       : CLIP_PRECISION_FP32;
   GST_OBJECT_UNLOCK (self);
+
+  /* Before the model: a typo in the path should not cost a model load to find out. */
+  if (*json_location) {
+    self->json = clip_json_writer_open (json_location, &error);
+    if (!self->json)
+      goto no_json;
+  }
+  self->json_failed = FALSE;
 
   /* Loading takes a while: no lock of ours is held. */
   model = clip_model_cache_acquire (path, precision, &error);
@@ -785,6 +892,7 @@ gst_clip_classify_start (GstBaseTransform *trans)
   self->frame_count = 0;
   self->warned_generation = 0;
   g_clear_pointer (&self->shown, clip_result_free);
+  clip_track_reset (&self->track);
   GST_OBJECT_LOCK (self);
   self->frames_analysed = self->frames_skipped = 0;
   self->last_latency = self->total_latency = 0;
@@ -803,9 +911,20 @@ gst_clip_classify_start (GstBaseTransform *trans)
       GST_WARNING_OBJECT (self, "%s", clip_blas_performance_hint ());
   }
   g_free (path);
+  g_free (json_location);
   return TRUE;
 
   /* ERRORS */
+no_json:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
+        ("Could not open \"%s\" for the JSON lines (json-location): %s", json_location,
+            error->message), (NULL));
+    g_error_free (error);
+    g_free (json_location);
+    g_free (path);
+    return FALSE;
+  }
 no_model:
   {
     GstResourceError code = g_error_matches (error, CLIP_ERROR, CLIP_ERROR_NOT_FOUND) ?
@@ -823,6 +942,8 @@ no_model:
         gst_structure_new ("details", "model", G_TYPE_STRING, path, NULL));
     g_error_free (error);
     g_free (path);
+    g_free (json_location);
+    g_clear_pointer (&self->json, clip_json_writer_close);
     return FALSE;
   }
 no_worker:
@@ -832,6 +953,8 @@ no_worker:
     g_error_free (error);
     clip_model_cache_release (model);
     g_free (path);
+    g_free (json_location);
+    g_clear_pointer (&self->json, clip_json_writer_close);
     return FALSE;
   }
 }
@@ -848,6 +971,8 @@ gst_clip_classify_stop (GstBaseTransform *trans)
   }
   g_clear_pointer (&self->shown, clip_result_free);
   g_clear_pointer (&self->renderer, clip_overlay_free);
+  g_clear_pointer (&self->json, clip_json_writer_close);
+  clip_track_clear (&self->track);
   return TRUE;
 }
 
@@ -873,18 +998,47 @@ gst_clip_classify_change_state (GstElement *element, GstStateChange transition)
 /* ------------------------------------------------------------------------------------------ */
 /* Streaming */
 
-/* Turns result into the message/meta structure; counts an analysed frame. Streaming thread, no
- * lock held. */
+/* What the properties make of a result, read under the object lock at once. */
+typedef struct {
+  ClipResultFormat format;       /* top-k, threshold, embeddings */
+  gdouble smoothing;
+  gboolean changes_only;
+} GstClipClassifyDelivery;
+
+/* Turns result into the message/meta structure: smoothed and tracked (previous-top-label), and
+ * counts an analysed frame. *post: whether the message goes out as far as changes-only is
+ * concerned. Streaming thread, no lock held. */
 static GstStructure *
-gst_clip_classify_describe (GstClipClassify *self, const ClipResult *result,
-                            GstClockTime timestamp, guint top_k, gdouble threshold)
+gst_clip_classify_describe (GstClipClassify *self, ClipResult *result, GstClockTime timestamp,
+                            const GstClipClassifyDelivery *delivery, gboolean *post)
 {
   GstSegment *segment = &GST_BASE_TRANSFORM (self)->segment;
   GstClockTime stream_time = GST_CLOCK_TIME_NONE, running_time = GST_CLOCK_TIME_NONE;
+  GstClockTime analysed_time = GST_CLOCK_TIME_NONE;
+  ClipResultFormat format = delivery->format;
+  GstStructure *s;
+  char *previous;
+  gboolean first;
 
   if (GST_CLOCK_TIME_IS_VALID (timestamp) && segment->format == GST_FORMAT_TIME) {
     stream_time = gst_segment_to_stream_time (segment, GST_FORMAT_TIME, timestamp);
     running_time = gst_segment_to_running_time (segment, GST_FORMAT_TIME, timestamp);
+  }
+  /* smoothing's time steps: the analysed frames' running times */
+  if (result->pts != CLIP_WORKER_NO_PTS && segment->format == GST_FORMAT_TIME)
+    analysed_time = gst_segment_to_running_time (segment, GST_FORMAT_TIME, result->pts);
+
+  if (result->scores) {
+    previous = clip_track_update (&self->track, result, analysed_time, delivery->smoothing,
+                                  format.threshold, &first);
+    /* the first result of a label set or segment always goes out, then changes only */
+    *post = !delivery->changes_only || first
+        || !g_str_equal (previous, clip_result_top_label (result, format.threshold));
+    format.previous_top_label = previous;
+  } else {
+    /* region=roi: no frame-level labels to smooth or compare; every result goes out */
+    previous = NULL;
+    *post = TRUE;
   }
 
   /* A re-score analysed no frame: the statistics are about frames. */
@@ -910,40 +1064,40 @@ gst_clip_classify_describe (GstClipClassify *self, const ClipResult *result,
   }
 
   /* `regions` is added by gst_clip_classify_add_regions, made ahead on the worker */
-  return clip_result_to_structure_base (result, top_k, threshold, timestamp, stream_time,
-                                        running_time);
+  s = clip_result_to_structure_base (result, &format, timestamp, stream_time, running_time);
+  g_free (previous);
+  return s;
 }
-
 /* Worker thread (a ClipWorkerFinishFunc): a result's regions described for the message and the
- * meta ahead of delivery, with the top-k and threshold of now. A structure per region costs
- * microseconds: made here, the streaming thread only moves them into place. */
+ * meta ahead of delivery, with the top-k, threshold and embeddings of now. A structure per
+ * region costs microseconds: made here, the streaming thread only moves them into place. */
 static void
 gst_clip_classify_finish (ClipResult *result, gpointer user_data)
 {
   GstClipClassify *self = user_data;
-  guint top_k;
-  gdouble threshold;
+  ClipResultFormat format = { 0 };
 
   if (!result->regions)
     return;
   GST_OBJECT_LOCK (self);
-  top_k = self->top_k;
-  threshold = self->threshold;
+  format.top_k = self->top_k;
+  format.threshold = self->threshold;
+  format.embeddings = self->embeddings;
   GST_OBJECT_UNLOCK (self);
-  clip_result_prepare_regions (result, top_k, threshold);
+  clip_result_prepare_regions (result, &format);
 }
 
 /* `regions` into the message's structure s and the meta's (NULL: none), taken from what
- * gst_clip_classify_finish made (made now if top-k or threshold changed since), not copied. */
+ * gst_clip_classify_finish made (made now if the format changed since), not copied. */
 static void
 gst_clip_classify_add_regions (GstClipClassify *self, ClipResult *result, GstStructure *s,
-                               GstCustomMeta *meta, guint top_k, gdouble threshold)
+                               GstCustomMeta *meta, const ClipResultFormat *format)
 {
   GValue for_meta = G_VALUE_INIT, for_message = G_VALUE_INIT;
 
   if (!result->regions)
     return;
-  clip_result_take_regions (result, top_k, threshold, &for_meta, &for_message);
+  clip_result_take_regions (result, format, &for_meta, &for_message);
   if (meta)
     gst_structure_take_value (gst_custom_meta_get_structure (meta), "regions", &for_meta);
   else
@@ -980,16 +1134,69 @@ gst_clip_classify_query (GstBaseTransform *trans, GstPadDirection direction, Gst
   return ret;
 }
 
-/* Posts with no lock held, as level does: a sync bus handler may call back into us. */
+/* Appends s to json-location's file, if one is open. Streaming thread. */
+static void
+gst_clip_classify_write_json (GstClipClassify *self, const GstStructure *s)
+{
+  GError *error = NULL;
+  char *name;
+
+  if (!self->json)
+    return;
+  name = gst_object_get_name (GST_OBJECT (self));
+  if (!clip_json_writer_write (self->json, s, name, &error)) {
+    /* once: a full disk would otherwise post a warning per frame */
+    if (!self->json_failed)
+      GST_ELEMENT_WARNING (self, RESOURCE, WRITE,
+          ("Could not write a JSON line (json-location): %s", error->message),
+          ("later write failures are not reported"));
+    self->json_failed = TRUE;
+    g_error_free (error);
+  }
+  g_free (name);
+}
+
+/* Posts with no lock held, as level does: a sync bus handler may call back into us. Every
+ * result goes to the JSON lines first, posted or not. */
 static void
 gst_clip_classify_post (GstClipClassify *self, GstStructure *s, gboolean post_messages)
 {
   if (!s)
     return;
+  gst_clip_classify_write_json (self, s);
   if (post_messages)
     gst_element_post_message (GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self), s));
   else
     gst_structure_free (s);
+}
+
+/* Posts, as messages only, the results waiting in the worker: those that have no buffer to ride
+ * on, at EOS or in sync mode (the result of the frame that was in the worker when the mode
+ * became sync), timed by their own frames as at EOS. A re-score is posted only when
+ * keep_rescores is set (async): a sync stream shows frames' own results only. Streaming thread,
+ * no lock held. FALSE with error on a failed analysis. */
+static gboolean
+gst_clip_classify_post_pending (GstClipClassify *self, gboolean keep_rescores,
+                                const GstClipClassifyDelivery *delivery, gboolean post_messages,
+                                GError **error)
+{
+  ClipResult *result;
+
+  while ((result = clip_worker_take_result (self->worker, error))) {
+    GstClockTime pts = result->pts == CLIP_WORKER_NO_PTS ? GST_CLOCK_TIME_NONE : result->pts;
+
+    if (!result->rescored || keep_rescores) {
+      GST_DEBUG_OBJECT (self, "result of %" GST_TIME_FORMAT " posted without a buffer",
+          GST_TIME_ARGS (pts));
+      gboolean post = FALSE;
+      GstStructure *s = gst_clip_classify_describe (self, result, pts, delivery, &post);
+
+      gst_clip_classify_add_regions (self, result, s, NULL, &delivery->format);
+      gst_clip_classify_post (self, s, post_messages && post);
+    }
+    clip_result_free (result);
+  }
+  return !error || !*error;
 }
 
 /* Surfaces a failure to build the requested label set (the previous set stays in use). */
@@ -1146,6 +1353,8 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
   GstClipClassifyMode mode;
   guint interval, top_k, n_labels;
   gdouble threshold;
+  GstClipClassifyDelivery delivery;
+  gboolean post = FALSE;
   gboolean overlay, post_messages, sampled, own_result = FALSE;
   ClipCrop crop;
   GstClipClassifyRegion region;
@@ -1165,6 +1374,9 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
   interval = self->interval;
   top_k = self->top_k;
   threshold = self->threshold;
+  delivery = (GstClipClassifyDelivery) {
+    .format = { .top_k = top_k, .threshold = threshold, .embeddings = self->embeddings },
+    .smoothing = self->smoothing, .changes_only = self->changes_only };
   overlay = self->overlay;
   post_messages = self->post_messages;
   n_labels = self->n_labels;
@@ -1177,26 +1389,22 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
 
   gst_clip_classify_check_labels (self, n_labels, generation);
 
-  /* A result the worker finished since the last buffer (async) belongs on this one. */
-  result = clip_worker_take_result (self->worker, &error);
-  if (error)
-    goto analysis_failed;
-
-  /* No labels: nothing is drawn and no result attached, not even the last one shown or one the
-   * worker finished under the previous labels. */
-  if (n_labels == 0) {
-    g_clear_pointer (&result, clip_result_free);
-    g_clear_pointer (&self->shown, clip_result_free);
-  }
-
   sampled = n_labels > 0 && self->frame_count++ % interval == 0;
   /* roi mode: a frame without any region meta has nothing to analyse (a first look at the
    * metas; which of them count is read only for a frame the worker will take) */
   if (sampled && region == GST_CLIP_CLASSIFY_REGION_ROI && !clip_region_list_may_have (buffer))
     sampled = gst_clip_classify_no_regions (self, pts);
-  if (sampled && mode == GST_CLIP_CLASSIFY_MODE_ASYNC) {
+  if (n_labels == 0) {
+    /* No labels: nothing is drawn and no result attached, not even the last one shown or one
+     * the worker finished under the previous labels. */
+    result = clip_worker_take_result (self->worker, &error);
+    if (error)
+      goto analysis_failed;
+    g_clear_pointer (&result, clip_result_free);
+    g_clear_pointer (&self->shown, clip_result_free);
+  } else if (mode == GST_CLIP_CLASSIFY_MODE_ASYNC) {
     gpointer spare = NULL;
-    gboolean reserved = clip_worker_try_reserve (self->worker, &spare, &result);
+    gboolean reserved = sampled && clip_worker_try_reserve (self->worker, &spare);
 
     /* Which regions count is read only for a frame the worker takes: a busy worker costs the
      * buffer nothing more than without regions. */
@@ -1215,10 +1423,8 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
       handover = spare ? spare : clip_frame_new ();
       handover->crop = crop;
       clip_frame_set_regions (handover, g_steal_pointer (&regions));
-      if (!clip_frame_fill (handover, &self->info, buffer)) {
-        clip_worker_return_spare (self->worker, handover);
+      if (!clip_frame_fill (handover, &self->info, buffer))
         goto map_failed;
-      }
     } else if (sampled) {
       GST_LOG_OBJECT (self, "worker busy, skipping frame %" GST_TIME_FORMAT,
                       GST_TIME_ARGS (pts));
@@ -1226,55 +1432,59 @@ gst_clip_classify_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
       self->frames_skipped++;
       GST_OBJECT_UNLOCK (self);
     }
-  } else if (sampled) {
-    ClipResult *own;
-    gpointer spare;
+    /* After the reserve: an idle worker's last result is queued by now, and goes on this
+     * buffer (the oldest first, when a re-score waits behind it). */
+    result = clip_worker_take_result (self->worker, &error);
+    if (error)
+      goto analysis_failed;
+  } else {
     ClipFrame *frame;
+    gpointer spare;
     gboolean flushing = FALSE;
     guint64 seq;
 
-    if (region != GST_CLIP_CLASSIFY_REGION_FRAME
+    /* A sync buffer carries its own frame's result: any other goes out as a message. */
+    if (!gst_clip_classify_post_pending (self, FALSE, &delivery, post_messages, &error))
+      goto analysis_failed;
+    if (sampled && region != GST_CLIP_CLASSIFY_REGION_FRAME
         && !(regions = gst_clip_classify_regions (self, buffer, region, roi_types, max_regions,
                                                   pts)))
-      goto deliver;
-    /* After a switch from async a frame may still be in the worker: let it finish. */
-    if (!clip_worker_wait_idle (self->worker, &spare))
-      goto flushing;
-    frame = spare ? spare : clip_frame_new ();
-    frame->crop = crop;
-    clip_frame_set_regions (frame, g_steal_pointer (&regions));
-    if (!clip_frame_fill (frame, &self->info, buffer)) {
-      clip_worker_return_spare (self->worker, frame);
-      goto map_failed;
-    }
-    seq = clip_worker_submit (self->worker, frame, pts);
-    own = clip_worker_wait_result (self->worker, seq, &flushing, &error);
-    if (flushing)
-      goto flushing;
-    if (error)
-      goto analysis_failed;
-    /* This frame's own result wins over a leftover async one. */
-    if (own) {
-      clip_result_free (result);
-      result = own;
-      own_result = TRUE;
+      sampled = FALSE;
+    if (sampled) {
+      /* After a switch from async a frame may still be in the worker: let it finish, and post
+       * its result before this frame's. */
+      if (!clip_worker_wait_idle (self->worker, &spare))
+        goto flushing;
+      if (!gst_clip_classify_post_pending (self, FALSE, &delivery, post_messages, &error)) {
+        clip_worker_return_spare (self->worker, spare);
+        goto analysis_failed;
+      }
+      frame = spare ? spare : clip_frame_new ();
+      frame->crop = crop;
+      clip_frame_set_regions (frame, g_steal_pointer (&regions));
+      if (!clip_frame_fill (frame, &self->info, buffer)) {
+        clip_worker_return_spare (self->worker, frame);
+        goto map_failed;
+      }
+      seq = clip_worker_submit (self->worker, frame, pts);
+      result = clip_worker_wait_result (self->worker, seq, &flushing, &error);
+      if (flushing)
+        goto flushing;
+      if (error)
+        goto analysis_failed;
+      own_result = result != NULL;
     }
   }
-
-deliver:
-  /* A re-score taken just as the mode became sync: a sync buffer carries its own frames only. */
-  if (result && result->rescored && mode == GST_CLIP_CLASSIFY_MODE_SYNC)
-    g_clear_pointer (&result, clip_result_free);
 
   if (result) {
     GstCustomMeta *meta;
 
-    s = gst_clip_classify_describe (self, result, pts, top_k, threshold);
+    s = gst_clip_classify_describe (self, result, pts, &delivery, &post);
     meta = gst_clip_classify_meta_add (buffer, s);
-    gst_clip_classify_add_regions (self, result, s, meta, top_k, threshold);
+    gst_clip_classify_add_regions (self, result, s, meta, &delivery.format);
     /* This buffer's own regions were analysed (sync): each ROI meta gets its result. */
     if (own_result && result->regions)
-      clip_result_attach_roi_params (result, buffer, top_k, threshold);
+      clip_result_attach_roi_params (result, buffer, &delivery.format);
 #ifdef HAVE_GST_ANALYTICS
     /* and as GstAnalytics ClsMtds, the ODMtd regions' related to them when they are ours */
     clip_analytics_add_result (buffer, result, own_result);
@@ -1287,12 +1497,11 @@ deliver:
   if (overlay && self->shown && self->shown->labels->n_labels > 0)
     ret = gst_clip_classify_draw (self, buffer, top_k, threshold);
 
-  gst_clip_classify_post (self, s, post_messages);
+  gst_clip_classify_post (self, s, post_messages && post);
 
   /* Last: the worker's threads wake up and take the cores, so everything this thread still had
-   * to do for the buffer is done by now. No result is lost meanwhile: the one the worker had
-   * finished was collected by clip_worker_try_reserve, and with no frame in the worker none can
-   * be finished before this (a re-score may be, and waits for the next buffer). */
+   * to do for the buffer is done by now. Results the worker finishes meanwhile (a re-score)
+   * wait in its queue for the next buffer. */
   if (handover) {
     if (ret == GST_FLOW_OK)
       clip_worker_submit (self->worker, handover, pts);
@@ -1310,12 +1519,16 @@ flushing:
   }
 map_failed:
   {
+    if (handover)
+      clip_worker_return_spare (self->worker, handover);
     clip_result_free (result);
     GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Could not map the video frame"), (NULL));
     return GST_FLOW_ERROR;
   }
 analysis_failed:
   {
+    if (handover)
+      clip_worker_return_spare (self->worker, handover);
     clip_result_free (result);
     GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Classification failed: %s", error->message),
         (NULL));
@@ -1370,41 +1583,37 @@ gst_clip_classify_sink_event (GstBaseTransform *trans, GstEvent *event)
       clip_worker_set_flushing (self->worker, FALSE);
       self->frame_count = 0;
       g_clear_pointer (&self->shown, clip_result_free);
+      /* smoothing and changes-only start afresh */
+      clip_track_reset (&self->track);
+      break;
+    case GST_EVENT_SEGMENT:
+      /* a new segment too (a seek, a loop, the next file) */
+      clip_track_reset (&self->track);
       break;
     case GST_EVENT_EOS:{
       GstClipClassifyMode mode;
+      GError *error = NULL;
       gboolean post_messages;
-      guint top_k;
-      gdouble threshold;
+      GstClipClassifyDelivery delivery;
 
       GST_OBJECT_LOCK (self);
       mode = self->mode;
       post_messages = self->post_messages;
-      top_k = self->top_k;
-      threshold = self->threshold;
+      delivery = (GstClipClassifyDelivery) {
+        .format = { .top_k = self->top_k, .threshold = self->threshold,
+                    .embeddings = self->embeddings },
+        .smoothing = self->smoothing, .changes_only = self->changes_only };
       GST_OBJECT_UNLOCK (self);
 
-      /* Async: the frame in the worker is the last one analysed; its result has no buffer
-       * left to ride on, so it goes out as a message only (see the element docs). */
-      if (mode == GST_CLIP_CLASSIFY_MODE_ASYNC && clip_worker_wait_idle (self->worker, NULL)) {
-        GError *error = NULL;
-        ClipResult *result;
-
-        /* the frame's own result, then its re-score against newer labels if there is one */
-        while ((result = clip_worker_take_result (self->worker, &error))) {
-          GstClockTime pts = result->pts == CLIP_WORKER_NO_PTS ? GST_CLOCK_TIME_NONE :
-              result->pts;
-          GstStructure *s = gst_clip_classify_describe (self, result, pts, top_k, threshold);
-
-          gst_clip_classify_add_regions (self, result, s, NULL, top_k, threshold);
-          gst_clip_classify_post (self, s, post_messages);
-          clip_result_free (result);
-        }
-        if (error) {
-          GST_ELEMENT_WARNING (self, STREAM, FAILED,
-              ("Classification failed: %s", error->message), (NULL));
-          g_error_free (error);
-        }
+      /* The frame in the worker (async mode, or async until a switch to sync) is the last one
+       * analysed; its result has no buffer left to ride on, so it goes out as a message only
+       * (see the element docs), followed in async mode by its re-score against newer labels. */
+      if (clip_worker_wait_idle (self->worker, NULL)
+          && !gst_clip_classify_post_pending (self, mode == GST_CLIP_CLASSIFY_MODE_ASYNC,
+                                              &delivery, post_messages, &error)) {
+        GST_ELEMENT_WARNING (self, STREAM, FAILED,
+            ("Classification failed: %s", error->message), (NULL));
+        g_error_free (error);
       }
       break;
     }
@@ -1425,10 +1634,13 @@ gst_clip_classify_finalize (GObject *object)
 
   clip_worker_free (self->worker);
   g_clear_pointer (&self->shown, clip_result_free);
+  clip_track_clear (&self->track);
   g_clear_pointer (&self->renderer, clip_overlay_free);
   g_free (self->model_path);
   g_free (self->labels);
+  g_free (self->negative_labels);
   g_free (self->template_);
+  g_free (self->json_location);
   g_free (self->roi_types);
   g_bytes_unref (self->roi_type_quarks);
 
@@ -1441,6 +1653,7 @@ gst_clip_classify_init (GstClipClassify *self)
   self->model_path = gst_clip_classify_default_model ();
   self->labels = g_strdup (DEFAULT_PROP_LABELS);
   self->template_ = g_strdup (DEFAULT_PROP_TEMPLATE);
+  self->negative_labels = g_strdup (DEFAULT_PROP_NEGATIVE_LABELS);
   self->labels_generation = 1;
   self->interval = DEFAULT_PROP_INTERVAL;
   self->mode = DEFAULT_PROP_MODE;
@@ -1450,17 +1663,22 @@ gst_clip_classify_init (GstClipClassify *self)
   self->threads = DEFAULT_PROP_THREADS;
   self->precision = DEFAULT_PROP_PRECISION;
   self->post_messages = DEFAULT_PROP_POST_MESSAGES;
+  self->embeddings = DEFAULT_PROP_EMBEDDINGS;
+  self->json_location = g_strdup (DEFAULT_PROP_JSON_LOCATION);
+  self->smoothing = DEFAULT_PROP_SMOOTHING;
+  self->changes_only = DEFAULT_PROP_CHANGES_ONLY;
   self->crop = DEFAULT_PROP_CROP;
   self->region = DEFAULT_PROP_REGION;
   self->roi_types = g_strdup (DEFAULT_PROP_ROI_TYPES);
   self->roi_type_quarks = clip_region_types_parse (DEFAULT_PROP_ROI_TYPES);
   self->max_regions = DEFAULT_PROP_MAX_REGIONS;
+  clip_track_init (&self->track);
   gst_video_info_init (&self->info);
 
   self->worker = clip_worker_new (clip_frame_prepare, clip_frame_converter_new (),
       (GDestroyNotify) clip_frame_converter_free, (GDestroyNotify) clip_frame_free);
-  clip_worker_set_labels (self->worker, self->labels_generation, self->labels,
-                          self->template_);
+  clip_worker_set_labels_full (self->worker, self->labels_generation, self->labels,
+                               self->negative_labels, self->template_);
   clip_worker_set_rescore (self->worker, self->mode == GST_CLIP_CLASSIFY_MODE_ASYNC);
   clip_worker_set_finish (self->worker, gst_clip_classify_finish, self);
 
@@ -1521,11 +1739,21 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
    * GstClipClassify:template:
    *
    * The prompt each label is put into: every `{}` is replaced by the label. `{}` alone uses
-   * the labels verbatim. Can be changed while playing.
+   * the labels verbatim.
+   *
+   * Several templates separated by `|` make a prompt ensemble (as in CLIP's prompt engineering
+   * notebook): a label's text embedding is the L2-normalised mean of the L2-normalised
+   * embeddings of each template filled with the label. Spaces around each template are trimmed,
+   * empty members ignored, and `\|` is a literal bar; every template must contain `{}`.
+   * `imagenet-80` names CLIP's 80 ImageNet templates and `imagenet-7` the 7 its notebook
+   * selects (a member of a longer list may name a set too). Each prompt's embedding is cached:
+   * relabeling embeds only the new prompts. Can be changed while playing.
    */
   g_object_class_install_property (gobject_class, PROP_TEMPLATE,
       g_param_spec_string ("template", "Prompt template",
-          "Prompt made from each label: \"{}\" is replaced by the label. Settable while playing",
+          "Prompt made from each label: \"{}\" is replaced by the label. Several separated by "
+          "\"|\" (\"\\|\" for a literal bar) are ensembled; \"imagenet-80\" and \"imagenet-7\" "
+          "name CLIP's ImageNet ensembles. Settable while playing",
           DEFAULT_PROP_TEMPLATE,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING |
           GST_PARAM_DOC_SHOW_DEFAULT));
@@ -1572,11 +1800,12 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
   /**
    * GstClipClassify:threshold:
    *
-   * Only labels with at least this probability enter `top-labels`/`top-scores` and the overlay.
+   * Only labels with at least this probability enter `top-labels`/`top-scores` (and so
+   * `top-label`/`top-score`, their first) and the overlay.
    */
   g_object_class_install_property (gobject_class, PROP_THRESHOLD,
       g_param_spec_double ("threshold", "Threshold",
-          "Minimum probability for top-labels/top-scores and the overlay", 0.0, 1.0,
+          "Minimum probability for top-labels/top-scores, top-label and the overlay", 0.0, 1.0,
           DEFAULT_PROP_THRESHOLD,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING |
           GST_PARAM_DOC_SHOW_DEFAULT));
@@ -1634,6 +1863,103 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
           "Post a \"clipclassify\" element message for every result",
           DEFAULT_PROP_POST_MESSAGES,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_DOC_SHOW_DEFAULT));
+
+  /**
+   * GstClipClassify:negative-labels:
+   *
+   * "None of these": labels that are scored in the same softmax as #GstClipClassify:labels
+   * but are never an answer (same syntax as #GstClipClassify:labels; one that is also a label
+   * counts as a label). `labels`/`scores` keep the labels' probabilities (of the joint softmax),
+   * and `negative-labels`/`negative-scores` carry these. `top-labels`/`top-scores` and the overlay
+   * hold only labels whose probability exceeds every negative label's (and passes
+   * #GstClipClassify:threshold); `top-label` is the best label if it does, else "" with a
+   * `top-score` of 0, and the overlay then shows nothing. Empty (the default): none. Can be changed
+   * while playing, like #GstClipClassify:labels.
+   */
+  g_object_class_install_property (gobject_class, PROP_NEGATIVE_LABELS,
+      g_param_spec_string ("negative-labels", "Negative labels",
+          "\"None of these\" labels, scored in the same softmax as labels but never an answer: "
+          "a label enters top-labels only above all of them (same syntax as labels; empty = "
+          "none). Settable while playing",
+          DEFAULT_PROP_NEGATIVE_LABELS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_DOC_SHOW_DEFAULT));
+
+  /**
+   * GstClipClassify:embeddings:
+   *
+   * Add the analysed frame's image embedding to every result, as the `image-embedding` field:
+   * projection_dim floats (512 for ViT-B), L2-normalised, in a #GstValueArray of %G_TYPE_FLOAT
+   * (a list in Python), for search and indexing. Dot products of two of them are cosine
+   * similarities. pipelines/embeddings.py stores them and searches them.
+   */
+  g_object_class_install_property (gobject_class, PROP_EMBEDDINGS,
+      g_param_spec_boolean ("embeddings", "Embeddings",
+          "Add the L2-normalised image embedding (image-embedding, projection_dim floats) to "
+          "every result", DEFAULT_PROP_EMBEDDINGS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_DOC_SHOW_DEFAULT));
+
+  /**
+   * GstClipClassify:smoothing:
+   *
+   * Temporal smoothing of the scores, in seconds (a time constant); 0 (the default) is off.
+   * Per label set and segment, with p the probabilities of a result (labels and negative labels)
+   * and Δt the difference of the analysed frames' running times in seconds, the smoothed values
+   * are s₁ = p₁ and sₖ = sₖ₋₁ + αₖ (pₖ − sₖ₋₁), αₖ = 1 − exp (−Δtₖ / smoothing): an exponential
+   * moving average that weighs frames by the time between them, whatever the frame rate or
+   * #GstClipClassify:interval. Results then add `smoothed-scores` and
+   * `smoothed-negative-scores`; `scores` stay raw, and `top-labels`, `top-scores`, `top-label`,
+   * `top-score` and the overlay use the smoothed values. Smoothing starts afresh with a new label
+   * set (any change of #GstClipClassify:labels, #GstClipClassify:negative-labels or
+   * #GstClipClassify:template, even back to an earlier one), after a flush and at a new segment.
+   * Can be changed while playing.
+   */
+  g_object_class_install_property (gobject_class, PROP_SMOOTHING,
+      g_param_spec_double ("smoothing", "Smoothing",
+          "Time constant in seconds of the exponential smoothing of scores over analysed frames "
+          "(0 = off); top-labels, top-label and the overlay then use smoothed-scores",
+          0.0, G_MAXDOUBLE, DEFAULT_PROP_SMOOTHING,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_DOC_SHOW_DEFAULT));
+
+  /**
+   * GstClipClassify:changes-only:
+   *
+   * Post a `clipclassify` message only when `top-label` differs from that of the last one
+   * posted: the first result of a label set, after a flush or at a new segment is always posted
+   * (also when an earlier label set comes back). Every message carries `previous-top-label`,
+   * the `top-label` of the result before it ("" for the first of a label set or segment). The
+   * meta still rides on every buffer that carries a result, and #GstClipClassify:json-location
+   * still gets every result. Can be changed while playing.
+   */
+  g_object_class_install_property (gobject_class, PROP_CHANGES_ONLY,
+      g_param_spec_boolean ("changes-only", "Changes only",
+          "Post a message only when top-label changes (and for the first result of a label "
+          "set or segment); the meta still rides on every result's buffer",
+          DEFAULT_PROP_CHANGES_ONLY,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_DOC_SHOW_DEFAULT));
+
+  /**
+   * GstClipClassify:json-location:
+   *
+   * A file to which every result is appended as one JSON object per line (JSON lines), whether
+   * or not messages are posted (#GstClipClassify:post-messages, #GstClipClassify:changes-only):
+   * every field of the message under its own name (arrays as JSON arrays, times as integers in
+   * nanoseconds, null when unknown) and `"element"`, the element's name. Each line is written
+   * out (unbuffered) as soon as the result is. `-` is the standard output; empty (the default)
+   * writes nothing. The file is created if missing and appended to otherwise. Opened when going
+   * from READY to PAUSED, like #GstClipClassify:model: a path that cannot be opened fails that
+   * state change with an error naming it.
+   */
+  g_object_class_install_property (gobject_class, PROP_JSON_LOCATION,
+      g_param_spec_string ("json-location", "JSON lines location",
+          "Append every result as one JSON object per line to this file (\"-\" = stdout, "
+          "empty = none), messages posted or not. Opened at READY->PAUSED",
+          DEFAULT_PROP_JSON_LOCATION,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY |
           GST_PARAM_DOC_SHOW_DEFAULT));
 
   /**

@@ -15,7 +15,7 @@
  *   int S = clip_model_get_image_size (model), D = clip_model_get_embedding_dim (model);
  *   float *pixels = g_new (float, 3 * S * S), *image = g_new (float, D);
  *   clip_preprocess_rgb8 (clip_model_get_preprocess_config (model), rgb, w, h, stride, pixels, &error);
- *   clip_embed_image (ctx, pixels, image);
+ *   clip_embed_image (ctx, pixels, image, &error);
  *
  *   const char *prompts[] = { "a photo of a cat.", "a photo of a dog." };
  *   float *texts = g_new (float, 2 * D), logits[2], probs[2];
@@ -34,8 +34,9 @@
  * - The tokenizer and the preprocessing functions are pure and thread-safe.
  *
  * Errors: calls that read files or user input return NULL/FALSE and set a GError in CLIP_ERROR
- * whose message names the file, tensor or field at fault. Forward passes on a loaded model cannot
- * fail and return void. Embeddings are always L2-normalised.
+ * whose message names the file, tensor or field at fault. Forward passes fail only on input
+ * they refuse (token ids) or when their workspace, sized by the model and the thread count,
+ * cannot be allocated; they then write no output. Embeddings are always L2-normalised.
  */
 #ifndef CLIP_H
 #define CLIP_H
@@ -217,8 +218,10 @@ const char *clip_blas_performance_hint (void);
 ClipModel *clip_context_get_model (const ClipContext *ctx);
 
 /* pixels: [3, S, S] as clip_preprocess_rgb8 writes it, S = clip_model_get_image_size.
- * embedding: clip_model_get_embedding_dim floats, L2-normalised. */
-void clip_embed_image (ClipContext *ctx, const float *pixels, float *embedding);
+ * embedding: clip_model_get_embedding_dim floats, L2-normalised. FALSE with
+ * CLIP_ERROR_NO_MEMORY (embedding unwritten) when the workspace cannot be allocated. */
+gboolean clip_embed_image (ClipContext *ctx, const float *pixels, float *embedding,
+                           GError **error);
 
 /* Most images clip_embed_images puts through the tower in one forward pass: a batch makes
  * every GEMM taller (fewer passes over the weights, fewer synchronisations) at about 8 MB of
@@ -234,13 +237,16 @@ void clip_embed_image (ClipContext *ctx, const float *pixels, float *embedding);
 gboolean clip_embed_images (ClipContext *ctx, const float *pixels, int n_images,
                             float *embeddings, GError **error);
 
-/* Token sequences as clip_tokenizer_encode writes them (n_ids[i] <= context length). Only the
- * positions up to the pooled (EOS) token are computed. embeddings: n_texts rows of
- * clip_model_get_embedding_dim floats, L2-normalised. */
-void clip_embed_tokens (ClipContext *ctx, const int32_t *const *ids, const int *n_ids,
-                        int n_texts, float *embeddings);
+/* Token sequences as clip_tokenizer_encode writes them. Only the positions up to the pooled
+ * (EOS) token are computed. embeddings: n_texts rows of clip_model_get_embedding_dim floats,
+ * L2-normalised. FALSE, with embeddings unwritten, on CLIP_ERROR_INVALID_ARGUMENT (a text with
+ * no ids or more than the context length, an id outside the vocabulary; checked before anything
+ * is computed) or CLIP_ERROR_NO_MEMORY (the workspace cannot be allocated). */
+gboolean clip_embed_tokens (ClipContext *ctx, const int32_t *const *ids, const int *n_ids,
+                            int n_texts, float *embeddings, GError **error);
 
-/* Tokenizes with the model's tokenizer, then clip_embed_tokens. Fails on invalid UTF-8. */
+/* Tokenizes with the model's tokenizer, then clip_embed_tokens. Fails on invalid UTF-8 and as
+ * clip_embed_tokens does. */
 gboolean clip_embed_text (ClipContext *ctx, const char *const *texts, int n_texts,
                           float *embeddings, GError **error);
 
@@ -257,6 +263,42 @@ void clip_score (const ClipModel *model, const float *image_embedding,
 /* Replaces every "{}" in template with label; a template without "{}" is refused. "{}" alone
  * uses the label verbatim. Returns a newly allocated string, or NULL with an error. */
 char *clip_format_prompt (const char *template_, const char *label, GError **error);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Label lists and prompt ensembles (src/scoring.c) */
+
+/* Splits a label list: labels are separated by commas, or by semicolons when the text has an
+ * unescaped one ("salt, pepper; dog" is two labels); a backslash escapes a separator or itself
+ * ("\,", "\;", "\\"), any other backslash is kept. Labels are trimmed of surrounding whitespace;
+ * empty labels and repeats of an earlier label are dropped. NULL gives an empty vector. */
+char **clip_labels_split (const char *text);
+
+/* The templates of a named set: "imagenet-80" (the 80 ImageNet templates of CLIP's prompt
+ * engineering notebook) or "imagenet-7" (the 7 it selects from them); NULL for any other name. */
+const char *const *clip_template_set (const char *name);
+
+/* Parses a template value: one or more templates separated by "|" ("\|" is a literal bar), each
+ * trimmed of surrounding whitespace, empty members ignored; a member that names a set
+ * (clip_template_set) stands for its templates. Every template must contain "{}". NULL means
+ * CLIP_DEFAULT_TEMPLATE. Returns a NULL-terminated vector of at least one template, or NULL with
+ * an error. */
+char **clip_templates_parse (const char *spec, GError **error);
+
+/* The ensembled embedding of one label from the embeddings of its prompts (n_templates rows of
+ * dim floats, each L2-normalised): the L2-normalised mean. One template gives its embedding
+ * unchanged. out may be prompt_embeddings. */
+void clip_ensemble_combine (const float *prompt_embeddings, int n_templates, int dim, float *out);
+
+/* clip_embed_text in batches of a bounded size (the workspace grows with a batch's rows), for
+ * any number of texts. */
+gboolean clip_embed_text_batched (ClipContext *ctx, const char *const *texts, int n_texts,
+                                  float *embeddings, GError **error);
+
+/* The text embedding of each label under template_ (clip_templates_parse: one template, several
+ * separated by "|", or a named set), ensembled over the templates (clip_ensemble_combine).
+ * embeddings: n_labels rows of clip_model_get_embedding_dim floats, L2-normalised. */
+gboolean clip_embed_labels (ClipContext *ctx, const char *template_, const char *const *labels,
+                            int n_labels, float *embeddings, GError **error);
 
 G_END_DECLS
 

@@ -49,7 +49,8 @@ def format_result(structure, element=None, show_element=False, show_time=True):
     labels = values(structure, "top-labels")
     scores = values(structure, "top-scores")
     if not labels:  # threshold left nothing: show the best one anyway
-        labels = [structure.get_string("top-label") or "?"]
+        # "" when a negative label won: "none of these"
+        labels = [structure.get_string("top-label") or "(none of these)"]
         scores = [structure.get_value("top-score") or 0.0]
     ranked = "  | ".join("%s %.1f%%" % (label, 100.0 * score)
                          for label, score in zip(labels, scores))

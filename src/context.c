@@ -97,23 +97,28 @@ clip_context_get_model (const ClipContext *ctx)
     }                                                                                         \
   } G_STMT_END
 
-void
-clip_embed_image (ClipContext *ctx, const float *pixels, float *embedding)
+gboolean
+clip_embed_image (ClipContext *ctx, const float *pixels, float *embedding, GError **error)
 {
-  g_return_if_fail (ctx != NULL && pixels != NULL && embedding != NULL);
+  g_return_val_if_fail (ctx != NULL && pixels != NULL && embedding != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
   const ClipModel *model = ctx->model;
   const ClipTowerConfig *config = &model->config.vision;
   int grid = config->image_size / config->patch_size;
   int n_tokens = grid * grid + 1;
 
+  /* The workspace grows on first use: its size follows the model and the thread count, both
+   * chosen by the user, so running out is reported like any other bad setting. */
   if (!clip_workspace_reserve (&ctx->workspace, config, n_tokens, n_tokens, ctx->n_threads,
                                config->num_channels * config->patch_size * config->patch_size)) {
-    g_critical ("clip_embed_image: out of memory for %d tokens", n_tokens);
-    memset (embedding, 0, model->config.projection_dim * sizeof (float));
-    return;
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_NO_MEMORY,
+                 "Out of memory for the image tower's workspace (%d tokens, %d threads) of the "
+                 "model in %s", n_tokens, ctx->n_threads, model->path);
+    return FALSE;
   }
   ClipWorkspace *ws = &ctx->workspace;
   CLIP_RUN_TEAM (ctx, clip_vision_forward (team_ptr, model, ws, pixels, embedding));
+  return TRUE;
 }
 
 gboolean
@@ -149,29 +154,35 @@ clip_embed_images (ClipContext *ctx, const float *pixels, int n_images, float *e
   return TRUE;
 }
 
-void
+gboolean
 clip_embed_tokens (ClipContext *ctx, const int32_t *const *ids, const int *n_ids, int n_texts,
-                   float *embeddings)
+                   float *embeddings, GError **error)
 {
-  g_return_if_fail (ctx != NULL && embeddings != NULL && n_texts >= 0);
+  g_return_val_if_fail (ctx != NULL && embeddings != NULL && n_texts >= 0, FALSE);
+  g_return_val_if_fail (n_texts == 0 || (ids != NULL && n_ids != NULL), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
   if (n_texts == 0)
-    return;
-  g_return_if_fail (ids != NULL && n_ids != NULL);
+    return TRUE;
   const ClipModel *model = ctx->model;
   const ClipTowerConfig *config = &model->config.text;
+  gboolean ok = FALSE;
 
+  /* Every id is checked before anything is computed: the ids index the embedding table. */
   int *pooled = g_new (int, n_texts);
   int n_rows = 0, longest = 0;
   for (int i = 0; i < n_texts; i++) {
     if (n_ids[i] < 1 || n_ids[i] > config->max_position_embeddings) {
-      g_critical ("clip_embed_tokens: text %d has %d ids; the text tower takes 1 to %d", i,
-                  n_ids[i], config->max_position_embeddings);
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID_ARGUMENT,
+                   "Text %d has %d token ids; the text tower of the model in %s takes 1 to %d",
+                   i, n_ids[i], model->path, config->max_position_embeddings);
       goto out;
     }
     for (int t = 0; t < n_ids[i]; t++)
       if (ids[i][t] < 0 || ids[i][t] >= config->vocab_size) {
-        g_critical ("clip_embed_tokens: token id %d of text %d is outside the vocabulary (%d)",
-                    ids[i][t], i, config->vocab_size);
+        g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID_ARGUMENT,
+                     "Token id %" G_GINT32_FORMAT " (position %d of text %d) is outside the "
+                     "vocabulary of the model in %s (0 to %d)", ids[i][t], t, i, model->path,
+                     config->vocab_size - 1);
         goto out;
       }
     pooled[i] = clip_text_pooled_position (config, ids[i], n_ids[i]);
@@ -195,15 +206,19 @@ clip_embed_tokens (ClipContext *ctx, const int32_t *const *ids, const int *n_ids
 
   if (!clip_workspace_reserve (&ctx->workspace, config, MAX (n_rows, n_texts), longest,
                                ctx->n_threads, 0)) {
-    g_critical ("clip_embed_tokens: out of memory for %d rows", n_rows);
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_NO_MEMORY,
+                 "Out of memory for the text tower's workspace (%d rows of up to %d tokens, %d "
+                 "threads) of the model in %s", n_rows, longest, ctx->n_threads, model->path);
     goto out;
   }
   ClipWorkspace *ws = &ctx->workspace;
   CLIP_RUN_TEAM (ctx, clip_text_forward (team_ptr, model, ws, ids, pooled, n_texts,
                                          shared_prefix, embeddings));
+  ok = TRUE;
 
 out:
   g_free (pooled);
+  return ok;
 }
 
 gboolean
@@ -223,8 +238,7 @@ clip_embed_text (ClipContext *ctx, const char *const *texts, int n_texts, float 
     if (n_ids[i] < 0)
       goto out;
   }
-  clip_embed_tokens (ctx, (const int32_t *const *) ids, n_ids, n_texts, embeddings);
-  ok = TRUE;
+  ok = clip_embed_tokens (ctx, (const int32_t *const *) ids, n_ids, n_texts, embeddings, error);
 
 out:
   for (int i = 0; i < n_texts; i++)

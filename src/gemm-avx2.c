@@ -112,4 +112,4 @@ tile_f32 (const ClipTile *t)
   }
 }
 
-const ClipKernels clip_kernels_avx2 = { MR, NR, tile_f32, NULL };
+const ClipKernels clip_kernels_avx2 = { MR, NR, tile_f32, NULL, NULL };

@@ -16,6 +16,7 @@
 #include "gemm.h"
 
 #include <immintrin.h>
+#include <string.h>
 
 #define MR 12                /* rows of a tile */
 #define NV 2                 /* vectors of 16 columns per row */
@@ -143,8 +144,10 @@ tile_bf16_rows (const ClipTile *t, const int mr)
   for (int k = 0; k < n_pairs; k++, a++, b += 2 * NR) {
     __m512bh bv[NV];
 #pragma GCC unroll 4
-    for (int j = 0; j < NV; j++)
+    for (int j = 0; j < NV; j++) {
+      _mm_prefetch ((const char *) (b + PREFETCH_K * NR + 32 * j), _MM_HINT_T0);
       bv[j] = (__m512bh) _mm512_loadu_si512 (b + 32 * j);
+    }
 #pragma GCC unroll 12
     for (int r = 0; r < mr; r++) {
       __m512bh ar = (__m512bh) _mm512_set1_epi32 ((int) a[r * lda]);
@@ -169,4 +172,24 @@ tile_bf16 (const ClipTile *t)
   }
 }
 
-const ClipKernels clip_kernels_avx512 = { MR, NR, tile_f32, tile_bf16 };
+/* vcvtne2ps2bf16 rounds to nearest even, as packing the weights does; 32 values at a time, the
+ * tail under a mask */
+BF16_TARGET static void
+to_bf16 (uint16_t *out, const float *in, int n)
+{
+  int i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m512bh pair = _mm512_cvtne2ps_pbh (_mm512_loadu_ps (in + i + 16), _mm512_loadu_ps (in + i));
+    _mm512_storeu_si512 (out + i, (__m512i) pair);
+  }
+  for (; i < n; i += 16) {
+    int left = MIN (n - i, 16);
+    __m256bh half = _mm512_cvtneps_pbh (_mm512_maskz_loadu_ps ((__mmask16) ((1u << left) - 1),
+                                                               in + i));
+    uint16_t tail[16];
+    _mm256_storeu_si256 ((__m256i *) tail, (__m256i) half);
+    memcpy (out + i, tail, left * sizeof (uint16_t));
+  }
+}
+
+const ClipKernels clip_kernels_avx512 = { MR, NR, tile_f32, tile_bf16, to_bf16 };

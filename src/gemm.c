@@ -110,21 +110,6 @@ f32_to_bf16 (float x)
   return (uint16_t) (u >> 16);
 }
 
-/* rows of n f32 values (ld_in apart) to rows of bf16 (ld_out apart), the odd tail's pair
- * completed with a zero */
-static void
-rows_to_bf16 (uint16_t *out, size_t ld_out, const float *in, size_t ld_in, int n_rows, int n)
-{
-  for (int r = 0; r < n_rows; r++) {
-    const float *x = in + r * ld_in;
-    uint16_t *y = out + r * ld_out;
-    for (int i = 0; i < n; i++)
-      y[i] = f32_to_bf16 (x[i]);
-    if (n % 2)
-      y[n] = 0;
-  }
-}
-
 /* ---------------------------------------------------------------------------------------------
  * Packing */
 
@@ -367,7 +352,12 @@ clip_linear_forward (const ClipTeam *team, ClipWorkspace *ws, const ClipLinear *
     size_t ld16 = (size_t) clip_row_stride (w->n_in);
     int r0, r1;
     clip_team_split (team, rows, 1, &r0, &r1);
-    rows_to_bf16 (ws->bf16_rows + r0 * ld16, ld16, in + r0 * ld_in, ld_in, r1 - r0, w->n_in);
+    for (int r = r0; r < r1; r++) {
+      uint16_t *row = ws->bf16_rows + r * ld16;
+      kernels->to_bf16 (row, in + r * ld_in, w->n_in);
+      if (w->n_in % 2)
+        row[w->n_in] = 0;    /* the odd tail's pair */
+    }
     clip_team_barrier (team);
     a = ws->bf16_rows;
     lda = ld16 / 2;

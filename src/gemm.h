@@ -100,6 +100,8 @@ typedef struct {
   int mr, nr;
   void (*tile_f32) (const ClipTile *tile);
   void (*tile_bf16) (const ClipTile *tile);  /* NULL without AVX512_BF16 */
+  /* n f32 values to bf16 (round to nearest even), a GEMM input on its way to tile_bf16 */
+  void (*to_bf16) (uint16_t *out, const float *in, int n);
 } ClipKernels;
 
 #if defined(__x86_64__) && defined(__GNUC__)

@@ -68,7 +68,8 @@ check_batches (int n_threads)
     for (int i = 0; i < n; i++) {
       double norm = 0.0, diff;
 
-      clip_embed_image (single, pixels + (gsize) i * 3 * size * size, alone);
+      g_assert_true (clip_embed_image (single, pixels + (gsize) i * 3 * size * size, alone,
+                                       &error));
       diff = max_diff (batch + (gsize) i * dim, alone, dim);
       worst = MAX (worst, diff);
       exact += diff == 0.0;

@@ -1646,6 +1646,182 @@ assert_prompt (const char *template_, const char *label, const char *expected)
   g_free (prompt);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Forward passes: refused input and a workspace that cannot be allocated are GErrors */
+
+#define UNWRITTEN 12345.0f
+
+static float *
+unwritten_floats (gsize n)
+{
+  float *v = g_new (float, n);
+
+  for (gsize i = 0; i < n; i++)
+    v[i] = UNWRITTEN;
+  return v;
+}
+
+static void
+assert_unwritten (const float *v, gsize n)
+{
+  for (gsize i = 0; i < n; i++)
+    g_assert_cmpfloat (v[i], ==, UNWRITTEN);
+}
+
+/* Bad token ids are refused before anything is computed: FALSE, an INVALID_ARGUMENT error that
+ * names the text, the id and the model, and no row written, not even the valid text's. The
+ * context stays usable, and valid ids give clip_embed_text's embedding of the same text. */
+static void
+test_embed_tokens_errors (void)
+{
+  ClipModel *m = load_ok (tiny ());
+  ClipContextParams params = { .n_threads = 1 };
+  GError *error = NULL;
+  ClipContext *ctx = clip_context_new (m, &params, &error);
+  const ClipTokenizer *tokenizer = clip_model_get_tokenizer (m);
+  int dim = clip_model_get_embedding_dim (m), context_length = clip_model_get_context_length (m);
+  int32_t good[77], bad[78];
+  const char *text = "a photo of a cat.";
+  int n_good = clip_tokenizer_encode (tokenizer, text, good, 77, &error);
+  const struct {
+    int32_t id;               /* written at position 2 of the bad text */
+    int n_ids;
+    const char *message;      /* in the error */
+  } cases[] = {
+    { 49408, 5, "Token id 49408 (position 2 of text 1)" },   /* vocab_size: one past the end */
+    { -1, 5, "Token id -1 (position 2 of text 1)" },
+    { G_MAXINT32, 5, "Token id 2147483647" },
+    { 320, 0, "Text 1 has 0 token ids" },
+    { 320, 78, "Text 1 has 78 token ids" },                  /* context length + 1 */
+    { 320, -3, "Text 1 has -3 token ids" },
+  };
+  float *embeddings = unwritten_floats ((gsize) 2 * dim), *expected = g_new (float, dim);
+
+  g_assert_no_error (error);
+  g_assert_cmpint (context_length, ==, 77);
+  g_assert_cmpint (n_good, >, 2);
+  for (guint c = 0; c < G_N_ELEMENTS (cases); c++) {
+    const int32_t *ids[2] = { good, bad };
+    int n_ids[2] = { n_good, cases[c].n_ids };
+
+    for (int t = 0; t < 78; t++)
+      bad[t] = good[MIN (t, n_good - 1)];
+    bad[2] = cases[c].id;
+    g_assert_false (clip_embed_tokens (ctx, ids, n_ids, 2, embeddings, &error));
+    g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID_ARGUMENT);
+    g_test_message ("%s", error->message);
+    g_assert_nonnull (strstr (error->message, cases[c].message));
+    g_assert_nonnull (strstr (error->message, tiny ()));
+    g_clear_error (&error);
+    assert_unwritten (embeddings, (gsize) 2 * dim);
+  }
+
+  /* the same context, valid ids: the text's own embedding */
+  {
+    const int32_t *ids[1] = { good };
+    int n_ids[1] = { n_good };
+
+    g_assert_true (clip_embed_tokens (ctx, ids, n_ids, 1, embeddings, &error));
+    g_assert_no_error (error);
+    g_assert_true (clip_embed_text (ctx, &text, 1, expected, &error));
+    g_assert_no_error (error);
+    for (int d = 0; d < dim; d++)
+      g_assert_cmpfloat (embeddings[d], ==, expected[d]);
+  }
+
+  g_free (embeddings);
+  g_free (expected);
+  clip_context_free (ctx);
+  clip_model_unref (m);
+}
+
+/* A sanitizer's allocator aborts on a request it cannot satisfy unless told to return NULL. */
+static gboolean
+allocator_returns_null (void)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  const char *options = g_getenv (
+#if defined(__SANITIZE_ADDRESS__)
+      "ASAN_OPTIONS"
+#else
+      "TSAN_OPTIONS"
+#endif
+      );
+  return options && strstr (options, "allocator_may_return_null=1");
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(memory_sanitizer)
+  return FALSE;
+#else
+  return TRUE;
+#endif
+#else
+  return TRUE;
+#endif
+}
+
+/* The workspace follows the model and the thread count, both the user's choice: when it cannot
+ * be allocated the forward pass fails with NO_MEMORY naming the model, and writes nothing. A
+ * model with ~4,000 tokens per image and per text (within config.c's limits) on G_MAXINT
+ * threads needs ~2^31 x 64 MB of attention scratch, more than any address space holds, so the
+ * allocation fails on every machine, overcommit or not. */
+static void
+test_embed_no_memory (void)
+{
+  const char *dir;
+  ClipModel *m;
+  ClipContextParams params = { .n_threads = G_MAXINT };
+  GError *error = NULL;
+  ClipContext *ctx;
+  int size, dim, n_ids[1] = { 4000 };
+  float *pixels, *embedding;
+  int32_t *ids;
+
+  if (!allocator_returns_null ()) {
+    g_test_skip ("the sanitizer's allocator aborts instead of failing "
+                 "(allocator_may_return_null=1 is not set)");
+    return;
+  }
+  dir = checkpoint ("long-sequences", (const char *[]) { "--seed", "1", "--image-size", "1008",
+                    "--patch-size", "16", "--set", "text.max_position_embeddings=4096", NULL });
+  m = load_ok (dir);
+  ctx = clip_context_new (m, &params, &error);
+  g_assert_no_error (error);
+  size = clip_model_get_image_size (m);
+  dim = clip_model_get_embedding_dim (m);
+  g_assert_cmpint (size, ==, 1008);
+  pixels = g_new0 (float, (gsize) 3 * size * size);
+  embedding = unwritten_floats (dim);
+
+  g_assert_false (clip_embed_image (ctx, pixels, embedding, &error));
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_NO_MEMORY);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "3970 tokens"));
+  g_assert_nonnull (strstr (error->message, dir));
+  g_clear_error (&error);
+  assert_unwritten (embedding, dim);
+
+  /* <bos>, 3998 tokens, <eos>: every position up to the pooled one is computed */
+  ids = g_new (int32_t, n_ids[0]);
+  ids[0] = clip_tokenizer_get_bos_id (clip_model_get_tokenizer (m));
+  for (int t = 1; t < n_ids[0] - 1; t++)
+    ids[t] = 320;
+  ids[n_ids[0] - 1] = clip_tokenizer_get_eos_id (clip_model_get_tokenizer (m));
+  g_assert_false (clip_embed_tokens (ctx, (const int32_t *[]) { ids }, n_ids, 1, embedding,
+                                     &error));
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_NO_MEMORY);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, dir));
+  g_clear_error (&error);
+  assert_unwritten (embedding, dim);
+
+  g_free (ids);
+  g_free (pixels);
+  g_free (embedding);
+  clip_context_free (ctx);
+  clip_model_unref (m);
+}
+
 static void
 test_prompt (void)
 {
@@ -1736,6 +1912,8 @@ main (int argc, char **argv)
   g_test_add_func ("/model/bad-config", test_model_bad_config);
   g_test_add_func ("/model/bad-tensors", test_model_bad_tensors);
   g_test_add_func ("/model/corrupt-weights", test_model_corrupt_weights);
+  g_test_add_func ("/embed/tokens-errors", test_embed_tokens_errors);
+  g_test_add_func ("/embed/no-memory", test_embed_no_memory);
   g_test_add_func ("/prompt/format", test_prompt);
 
   ret = g_test_run ();

@@ -15,6 +15,8 @@
 #include <gst/gst.h>
 #include <gst/check/gstharness.h>
 #include <gst/video/video.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
 #include <math.h>
 #include <string.h>
 
@@ -143,7 +145,7 @@ expected_scores (const Frame *frame, int x, int y, int width, int height, ClipCr
                                                  width, height, frame->width * 3, pixels,
                                                  &error));
   g_assert_no_error (error);
-  clip_embed_image (ref_ctx, pixels, image);
+  g_assert_true (clip_embed_image (ref_ctx, pixels, image, &error));
   clip_score (ref_model, image, texts, (int) n, NULL, probs);
   for (guint i = 0; i < n; i++)
     scores[i] = probs[i];
@@ -634,14 +636,18 @@ test_sync_regions (void)
             if (test_rects[test_order[i]].id == r->id) {
               const GstStructure *reg = region_at (meta, i);
 
-              /* exactly the region's label fields */
+              /* exactly the region's label fields: all of its fields but the six of
+               * its rectangle (whatever a frame result has besides, negative labels...) */
               g_assert_cmpint (gst_structure_n_fields (param), ==,
-                               G_N_ELEMENTS (frame_label_fields));
+                               gst_structure_n_fields (reg) - 6);
               for (gsize j = 0; j < G_N_ELEMENTS (frame_label_fields); j++)
-                g_assert_cmpint (gst_value_compare (
-                        gst_structure_get_value (param, frame_label_fields[j]),
-                        gst_structure_get_value (reg, frame_label_fields[j])), ==,
-                    GST_VALUE_EQUAL);
+                g_assert_true (gst_structure_has_field (param, frame_label_fields[j]));
+              for (int j = 0; j < gst_structure_n_fields (param); j++) {
+                const char *name = gst_structure_nth_field_name (param, j);
+
+                g_assert_cmpint (gst_value_compare (gst_structure_get_value (param, name),
+                        gst_structure_get_value (reg, name)), ==, GST_VALUE_EQUAL);
+              }
             }
           }
         }
@@ -991,6 +997,114 @@ test_region_overlay (void)
   frame_free (frame);
 }
 
+/* Regions with the scoring properties: negative labels share each region's softmax, an image
+ * embedding per region with `embeddings`, and with region=roi every result is posted whatever
+ * changes-only says (there is no frame-level top label to compare). */
+static void
+test_region_scoring (void)
+{
+  Frame *frame = frame_new (96, 64, 26);
+  int size = clip_model_get_image_size (ref_model), dim = clip_model_get_embedding_dim (ref_model);
+  Fixture f;
+  GstBuffer *out;
+  const GstStructure *meta;
+  GstMessage *msg;
+
+  fixture_setup (&f, "mode", 1, "region", 2, "negative-labels", "a plain background",
+                 "embeddings", TRUE, NULL);
+  gst_harness_set_src_caps_str (f.h, caps_string (96, 64));
+  out = push_pull (&f, buffer_with_rects (frame, 0));
+  meta = buffer_result (out);
+  g_assert_true (gst_structure_has_field (meta, "image-embedding"));
+  for (guint i = 0; i < n_regions (meta); i++) {
+    const GstStructure *r = region_at (meta, i);
+    const Rect *rect = &test_rects[test_order[i]];
+    const GValue *negative = field (r, "negative-labels", GST_TYPE_ARRAY);
+    const GValue *embedding = field (r, "image-embedding", GST_TYPE_ARRAY);
+    guint n, n_negative;
+    g_autofree double *scores = double_array (r, "scores", &n);
+    g_autofree double *negative_scores = double_array (r, "negative-scores", &n_negative);
+    float *pixels = g_new (float, 3 * size * size), *want = g_new (float, dim);
+    double sum = 0.0, worst = 0.0;
+    GError *error = NULL;
+
+    g_assert_cmpuint (gst_value_array_get_size (negative), ==, 1);
+    g_assert_cmpstr (g_value_get_string (gst_value_array_get_value (negative, 0)), ==,
+                     "a plain background");
+    g_assert_cmpuint (n_negative, ==, 1);
+    for (guint j = 0; j < n; j++)
+      sum += scores[j];
+    g_assert_cmpfloat_with_epsilon (sum + negative_scores[0], 1.0, 1e-4);
+
+    /* the region's own embedding: the engine's for the clamped cut-out */
+    g_assert_true (clip_preprocess_rgb8_with_crop (clip_model_get_preprocess_config (ref_model),
+        CLIP_CROP_CENTER, frame->rgb + ((gsize) rect->cy * frame->width + rect->cx) * 3,
+        (int) rect->cw, (int) rect->ch, frame->width * 3, pixels, &error));
+    g_assert_true (clip_embed_image (ref_ctx, pixels, want, &error));
+    g_assert_no_error (error);
+    g_assert_cmpuint (gst_value_array_get_size (embedding), ==, (guint) dim);
+    for (int d = 0; d < dim; d++)
+      worst = MAX (worst, fabs (g_value_get_float (gst_value_array_get_value (embedding, d))
+                                - want[d]));
+    g_assert_cmpfloat (worst, <, 1e-5);
+    g_free (pixels);
+    g_free (want);
+  }
+  gst_buffer_unref (out);
+  drop_messages (&f);
+  fixture_teardown (&f);
+
+  /* json-location: the regions as JSON objects */
+  {
+    char *path = g_build_filename (g_get_tmp_dir (), "clipclassify-regions-test.jsonl", NULL);
+    char *contents = NULL;
+    JsonParser *parser = json_parser_new ();
+    JsonArray *regions;
+    GError *error = NULL;
+
+    g_remove (path);
+    fixture_setup (&f, "mode", 1, "region", 1, "json-location", path, NULL);
+    gst_harness_set_src_caps_str (f.h, caps_string (96, 64));
+    gst_buffer_unref (push_pull (&f, buffer_with_rects (frame, 0)));
+    drop_messages (&f);
+    fixture_teardown (&f);
+    g_assert_true (g_file_get_contents (path, &contents, NULL, &error));
+    g_assert_true (json_parser_load_from_data (parser, contents, -1, &error));
+    g_assert_no_error (error);
+    regions = json_object_get_array_member (json_node_get_object (json_parser_get_root (parser)),
+                                            "regions");
+    g_assert_cmpuint (json_array_get_length (regions), ==, G_N_ELEMENTS (test_order));
+    for (guint i = 0; i < G_N_ELEMENTS (test_order); i++) {
+      JsonObject *r = json_array_get_object_element (regions, i);
+
+      g_assert_cmpint (json_object_get_int_member (r, "id"), ==, test_rects[test_order[i]].id);
+      g_assert_cmpint (json_object_get_int_member (r, "width"), ==,
+                       test_rects[test_order[i]].cw);
+      g_assert_cmpuint (json_array_get_length (json_object_get_array_member (r, "scores")), ==,
+                        4);
+    }
+    g_object_unref (parser);
+    g_free (contents);
+    g_remove (path);
+    g_free (path);
+  }
+
+  /* region=roi with changes-only and smoothing: every result goes out */
+  fixture_setup (&f, "mode", 1, "region", 1, "changes-only", TRUE, "smoothing", 1.0, NULL);
+  gst_harness_set_src_caps_str (f.h, caps_string (96, 64));
+  for (int i = 0; i < 3; i++) {
+    out = push_pull (&f, buffer_with_rects (frame, i * GST_MSECOND));
+    g_assert_nonnull (buffer_result (out));
+    gst_buffer_unref (out);
+    msg = pop_result_message (&f);
+    g_assert_nonnull (msg);
+    g_assert_true (gst_structure_has_field (gst_message_get_structure (msg), "regions"));
+    gst_message_unref (msg);
+  }
+  fixture_teardown (&f);
+  frame_free (frame);
+}
+
 #ifdef HAVE_GST_ANALYTICS
 /* ------------------------------------------------------------------------------------------ */
 /* GstAnalytics (GStreamer >= 1.24 builds) */
@@ -1299,6 +1413,7 @@ main (int argc, char **argv)
   g_test_add_func ("/regions/roi-without-regions", test_roi_without_regions);
   g_test_add_func ("/regions/async", test_async_regions);
   g_test_add_func ("/regions/overlay", test_region_overlay);
+  g_test_add_func ("/regions/scoring", test_region_scoring);
 #ifdef HAVE_GST_ANALYTICS
   g_test_add_func ("/regions/analytics/sync", test_analytics_sync);
   g_test_add_func ("/regions/analytics/async", test_analytics_async);

@@ -60,10 +60,10 @@ test_one_thread_is_one_core (void)
   int size = clip_model_get_image_size (model), dim = clip_model_get_embedding_dim (model);
   float *pixels = random_pixels (size, 1), *embedding = g_new (float, dim);
 
-  clip_embed_image (ctx, pixels, embedding); /* warm up */
+  g_assert_true (clip_embed_image (ctx, pixels, embedding, NULL)); /* warm up */
   double process0 = cpu_seconds (RUSAGE_SELF), caller0 = cpu_seconds (RUSAGE_THREAD);
   for (int i = 0; i < 20; i++)
-    clip_embed_image (ctx, pixels, embedding);
+    g_assert_true (clip_embed_image (ctx, pixels, embedding, NULL));
   double caller = cpu_seconds (RUSAGE_THREAD) - caller0;
   double others = cpu_seconds (RUSAGE_SELF) - process0 - caller;
   g_test_message ("1 thread: the caller used %.3f s of CPU, the other threads %.3f s", caller,
@@ -89,7 +89,7 @@ run_job (gpointer data)
 {
   Job *job = data;
   for (int i = 0; i < job->repeats; i++)
-    clip_embed_image (job->ctx, job->pixels, job->embedding);
+    g_assert_true (clip_embed_image (job->ctx, job->pixels, job->embedding, NULL));
   return NULL;
 }
 
@@ -108,8 +108,8 @@ test_concurrent_contexts (void)
   ClipContext *one = context_with (model, 1), *two = context_with (model, 2);
   float *pixels_a = random_pixels (size, 2), *pixels_b = random_pixels (size, 3);
   float *alone_a = g_new (float, dim), *alone_b = g_new (float, dim);
-  clip_embed_image (one, pixels_a, alone_a);
-  clip_embed_image (two, pixels_b, alone_b);
+  g_assert_true (clip_embed_image (one, pixels_a, alone_a, NULL));
+  g_assert_true (clip_embed_image (two, pixels_b, alone_b, NULL));
 
   Job a = { one, pixels_a, g_new (float, dim), 20 };
   Job b = { two, pixels_b, g_new (float, dim), 20 };
@@ -158,12 +158,12 @@ test_thread_counts_agree (void)
   float *text_reference = g_new (float, 3 * dim), *text = g_new (float, 3 * dim);
 
   ClipContext *ctx = context_with (model, 1);
-  clip_embed_image (ctx, pixels, reference);
+  g_assert_true (clip_embed_image (ctx, pixels, reference, NULL));
   g_assert_true (clip_embed_text (ctx, texts, 3, text_reference, &error));
   clip_context_free (ctx);
   for (int n = 2; n <= 5; n++) {
     ctx = context_with (model, n);
-    clip_embed_image (ctx, pixels, embedding);
+    g_assert_true (clip_embed_image (ctx, pixels, embedding, NULL));
     g_assert_true (clip_embed_text (ctx, texts, 3, text, &error));
     for (int d = 0; d < dim; d++)
       g_assert_cmpfloat_with_epsilon (embedding[d], reference[d], 1e-6);

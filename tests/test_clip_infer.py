@@ -335,6 +335,17 @@ def main():
             if a is not None and b is not None:
                 check(a["probs"] == b["probs"],
                       f"classify --crop {crop} IMAGE == --pixels of preprocess --crop {crop}")
+        # the catalog form (--labels IMAGE...) preprocesses with --crop too
+        r = run(["classify", "--threads", "1", "--crop", "pad", "--labels", "cat,dog"] + m
+                + [image])
+        one = run_json(["classify", "--threads", "1", "--crop", "pad"] + m + [image, "cat", "dog"],
+                       "classify --crop pad")
+        if r.returncode == 0 and one is not None:
+            line = json.loads(r.stdout.decode().splitlines()[0])
+            check(np.abs(np.asarray(line["scores"]) - np.asarray(one["probs"])).max() < 1e-6,
+                  "classify --labels (catalog) --crop pad == classify --crop pad")
+        else:
+            check(False, f"classify --labels --crop pad: exit {r.returncode}: {r.stderr!r}")
         if image_emb is not None and len(embeddings) == 3:
             check(np.array_equal(embeddings["center"], image_emb), "--crop center is the default")
             check(not np.array_equal(embeddings["squash"], image_emb)

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """The scripts in pipelines/, run for real against the built plugin and a tiny random-weight
-model (tests/reference/make_checkpoint.py): file.sh, relabel.py, show-results.py and the plain
+model (tests/reference/make_checkpoint.py): file.sh, relabel.py, show-results.py, embeddings.py
+and the plain
 failures of _env.sh and rtsp-server.py. The webcam and RTSP-camera scripts need hardware.
 
     test_pipelines.py BUILD_ROOT     (meson passes the project's build directory)
@@ -116,6 +117,21 @@ def main():
     check("[set 1]" in out and "[set 2]" in out, "results scored against both label sets")
     check("UNKNOWN SET" not in out and summary and "no single set" not in summary[0],
           "every result matches exactly one label set: " + (summary[0] if summary else "?"))
+
+    # --- embeddings.py: index a video's frames, then nearest-neighbour searches -------------------
+    npz = os.path.join(tmp.name, "frames.npz")
+    rc, out = run([PYTHON, os.path.join(PIPELINES, "embeddings.py"), "index", video, npz,
+                   "--every", "10"], env)
+    check(rc == 0 and "3 frames" in out, "embeddings.py index: frames 0, 10, 20 stored", out)
+    rc, out = run([PYTHON, os.path.join(PIPELINES, "embeddings.py"), "search", npz, "--frame",
+                   "0.34", "-k", "3"], env)
+    lines = out.split()
+    check(rc == 0 and lines[:2] == ["0:00:00.333", "1.0000"] and len(lines) == 6,
+          "embeddings.py search --frame: the frame itself first, cosine 1, then the others", out)
+    rc, out = run([PYTHON, os.path.join(PIPELINES, "embeddings.py"), "search", npz, "--text",
+                   "a ball", "--template", "imagenet-7", "-k", "2"], env)
+    check(rc == 0 and len(out.split()) == 4, "embeddings.py search --text (clip-infer, an "
+          "ensemble template): two nearest frames", out)
 
     # --- plain failures ---------------------------------------------------------------------------
     rc, out = run(["bash", os.path.join(PIPELINES, "file.sh"), video],

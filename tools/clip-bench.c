@@ -322,7 +322,10 @@ main (int argc, char **argv)
     }
     for (int it = -2; it < iterations; it++) {
       double s = now_ms ();
-      clip_embed_image (ctx, pixels, image);
+      if (!clip_embed_image (ctx, pixels, image, &error)) {
+        fprintf (stderr, "clip-bench: %s\n", error->message);
+        return 1;
+      }
       if (it >= 0)
         times[it] = now_ms () - s;
     }
@@ -332,7 +335,10 @@ main (int argc, char **argv)
     int text_iterations = 5;
     for (int it = -1; it < text_iterations; it++) {
       double s = now_ms ();
-      clip_embed_text (ctx, (const char *const *) prompts, n_labels, texts, NULL);
+      if (!clip_embed_text (ctx, (const char *const *) prompts, n_labels, texts, &error)) {
+        fprintf (stderr, "clip-bench: %s\n", error->message);
+        return 1;
+      }
       if (it >= 0)
         times[it] = now_ms () - s;
     }

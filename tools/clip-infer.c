@@ -11,12 +11,16 @@
  *   clip-infer embed-image --model DIR (IMAGE | --pixels FILE)      {"embedding": [...]}
  *   clip-infer classify    --model DIR [--template T] (IMAGE | --pixels FILE) LABEL...
  *                                                  {"labels": [...], "logits": [...], "probs": [...]}
- * plus --threads N and --precision fp32|bf16 for the commands that run the model, and
- * --crop center|squash|pad for those that preprocess an IMAGE (preprocess, embed-image,
- * classify; see ClipCrop in clip.h). Floats print as %.9g (round-trips).
+ *   clip-infer classify    --model DIR --labels L1,L2 IMAGE...   one line per image (clip-catalog.h)
+ * plus --threads N and --precision fp32|bf16 for the commands that run the model; classify also
+ * takes --negative L1,L2 and --embeddings; --crop center|squash|pad for the commands that
+ * preprocess an IMAGE (preprocess, embed-image, classify; see ClipCrop in clip.h). Floats print
+ * as %.9g (round-trips).
  */
 #include "clip.h"
+#include "clip-catalog.h"
 #include "image-io.h"
+#include "json-out.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -29,6 +33,9 @@ typedef struct {
   int n_threads;
   char *precision;
   char *template_;
+  char *negative;            /* --negative: comma-separated negative labels */
+  char *labels;              /* --labels: the catalog form of classify */
+  gboolean embeddings;       /* --embeddings */
   char *pixels_path;
   char *out_path;
   int max_length;
@@ -44,7 +51,9 @@ enum {
   OPT_OUT = 1 << 2,
   OPT_MAX_LENGTH = 1 << 3,
   OPT_THREADS = 1 << 4,      /* with --precision: the commands that run the model */
-  OPT_CROP = 1 << 6,         /* the commands that preprocess an IMAGE */
+  OPT_NEGATIVE = 1 << 5,
+  OPT_LABELS = 1 << 6,       /* with --embeddings */
+  OPT_CROP = 1 << 7,         /* the commands that preprocess an IMAGE */
 };
 
 typedef struct {
@@ -61,48 +70,6 @@ typedef struct {
 
 /* Usage errors: the message is followed by a pointer to --help. */
 #define INFER_USAGE_ERROR (g_quark_from_static_string ("clip-infer-usage"))
-
-/* ------------------------------------------------------------------------------------------ */
-/* JSON output */
-
-static void
-json_append_string (GString *json, const char *s)
-{
-  g_string_append_c (json, '"');
-  for (; *s; s++) {
-    unsigned char c = (unsigned char) *s;
-
-    if (c == '"' || c == '\\')
-      g_string_append_printf (json, "\\%c", c);
-    else if (c == '\n')
-      g_string_append (json, "\\n");
-    else if (c == '\t')
-      g_string_append (json, "\\t");
-    else if (c < 0x20 || c == 0x7f)
-      g_string_append_printf (json, "\\u%04x", c);
-    else
-      g_string_append_c (json, c);   /* UTF-8 passes through (validated on input) */
-  }
-  g_string_append_c (json, '"');
-}
-
-/* %.9g round-trips a float. JSON has no NaN/Infinity: those become null. */
-static void
-json_append_floats (GString *json, const float *v, int n)
-{
-  char buffer[G_ASCII_DTOSTR_BUF_SIZE];
-
-  g_string_append_c (json, '[');
-  for (int i = 0; i < n; i++) {
-    if (i > 0)
-      g_string_append (json, ", ");
-    if (isfinite (v[i]))
-      g_string_append (json, g_ascii_formatd (buffer, sizeof buffer, "%.9g", v[i]));
-    else
-      g_string_append (json, "null");
-  }
-  g_string_append_c (json, ']');
-}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Inputs */
@@ -226,21 +193,36 @@ load_pixels (ClipContext *ctx, const char *pixels_path, const char *image_path, 
   return pixels;
 }
 
-/* Texts for the text tower: args formatted with template_ (NULL: verbatim). */
+/* The --negative labels (clip_labels_split syntax), less any that is also one of labels. */
 static char **
-make_prompts (const char *template_, char *const *texts, int n, GError **error)
+parse_negatives (const char *text, char *const *labels, int n_labels)
 {
-  char **prompts = g_new0 (char *, n + 1);
+  char **parsed = clip_labels_split (text);
+  GPtrArray *kept = g_ptr_array_new ();
 
-  for (int i = 0; i < n; i++) {
-    prompts[i] = template_ ? clip_format_prompt (template_, texts[i], error)
-                           : g_strdup (texts[i]);
-    if (!prompts[i]) {
-      g_strfreev (prompts);
-      return NULL;
-    }
+  for (char **p = parsed; *p; p++) {
+    gboolean positive = FALSE;
+
+    for (int i = 0; i < n_labels && !positive; i++)
+      positive = g_str_equal (labels[i], *p);
+    if (positive)
+      g_free (*p);
+    else
+      g_ptr_array_add (kept, *p);
   }
-  return prompts;
+  g_free (parsed);
+  g_ptr_array_add (kept, NULL);
+  return (char **) g_ptr_array_free (kept, FALSE);
+}
+
+/* Fails early, before the model loads, on a template value clip_embed_labels would refuse. */
+static gboolean
+check_templates (const char *template_, GError **error)
+{
+  char **templates = clip_templates_parse (template_, error);
+
+  g_strfreev (templates);
+  return templates != NULL;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -339,20 +321,24 @@ static gboolean
 run_embed_text (const InferArgs *args, GString *json, GError **error)
 {
   ClipContext *ctx;
-  char **prompts = NULL;
   float *embeddings = NULL;
   int dim;
   gboolean ok = FALSE;
 
-  prompts = make_prompts (args->template_, args->args, args->n_args, error);
-  if (!prompts)
+  if (args->template_ && !check_templates (args->template_, error))
     return FALSE;
   ctx = load_context (args, error);
   if (!ctx)
     goto out;
   dim = clip_model_get_embedding_dim (clip_context_get_model (ctx));
   embeddings = g_new (float, (gsize) args->n_args * dim);
-  if (!clip_embed_text (ctx, (const char *const *) prompts, args->n_args, embeddings, error))
+  /* With --template, each text's embedding is the ensemble of its prompts (one per template);
+   * without, the texts themselves. */
+  if (args->template_ ? !clip_embed_labels (ctx, args->template_,
+                                            (const char *const *) args->args, args->n_args,
+                                            embeddings, error)
+      : !clip_embed_text_batched (ctx, (const char *const *) args->args, args->n_args,
+                                  embeddings, error))
     goto out;
 
   g_string_append (json, "{\"embeddings\": [");
@@ -367,7 +353,6 @@ run_embed_text (const InferArgs *args, GString *json, GError **error)
 out:
   g_free (embeddings);
   free_context (ctx);
-  g_strfreev (prompts);
   return ok;
 }
 
@@ -389,7 +374,12 @@ run_embed_image (const InferArgs *args, GString *json, GError **error)
   }
   dim = clip_model_get_embedding_dim (clip_context_get_model (ctx));
   embedding = g_new (float, dim);
-  clip_embed_image (ctx, pixels, embedding);
+  if (!clip_embed_image (ctx, pixels, embedding, error)) {
+    g_free (embedding);
+    g_free (pixels);
+    clip_context_free (ctx);
+    return FALSE;
+  }
 
   g_string_append (json, "{\"embedding\": ");
   json_append_floats (json, embedding, dim);
@@ -410,14 +400,20 @@ run_classify (const InferArgs *args, GString *json, GError **error)
   const char *template_ = args->template_ ? args->template_ : CLIP_DEFAULT_TEMPLATE;
   ClipContext *ctx = NULL;
   ClipModel *model;
-  char **prompts;
   float *pixels = NULL, *image = NULL, *texts = NULL, *logits = NULL, *probs = NULL;
-  int dim;
+  char **negatives, **all;
+  int dim, n_negative, n_all;
   gboolean ok = FALSE;
 
-  prompts = make_prompts (template_, labels, n_labels, error);
-  if (!prompts)
+  if (!check_templates (template_, error))
     return FALSE;
+  /* labels then negative labels, in one softmax */
+  negatives = parse_negatives (args->negative, labels, n_labels);
+  n_negative = (int) g_strv_length (negatives);
+  n_all = n_labels + n_negative;
+  all = g_new0 (char *, n_all + 1);
+  for (int i = 0; i < n_all; i++)
+    all[i] = i < n_labels ? labels[i] : negatives[i - n_labels];
   ctx = load_context (args, error);
   if (!ctx)
     goto out;
@@ -429,35 +425,45 @@ run_classify (const InferArgs *args, GString *json, GError **error)
 
   dim = clip_model_get_embedding_dim (model);
   image = g_new (float, dim);
-  texts = g_new (float, (gsize) n_labels * dim);
-  logits = g_new (float, n_labels);
-  probs = g_new (float, n_labels);
-  if (!clip_embed_text (ctx, (const char *const *) prompts, n_labels, texts, error))
+  texts = g_new (float, (gsize) n_all * dim);
+  logits = g_new (float, n_all);
+  probs = g_new (float, n_all);
+  if (!clip_embed_labels (ctx, template_, (const char *const *) all, n_all, texts, error))
     goto out;
-  clip_embed_image (ctx, pixels, image);
-  clip_score (model, image, texts, n_labels, logits, probs);
+  if (!clip_embed_image (ctx, pixels, image, error))
+    goto out;
+  clip_score (model, image, texts, n_all, logits, probs);
 
-  g_string_append (json, "{\"labels\": [");
-  for (int i = 0; i < n_labels; i++) {
-    if (i > 0)
-      g_string_append (json, ", ");
-    json_append_string (json, labels[i]);
-  }
-  g_string_append (json, "], \"logits\": ");
+  g_string_append (json, "{\"labels\": ");
+  json_append_strings (json, labels, n_labels);
+  g_string_append (json, ", \"logits\": ");
   json_append_floats (json, logits, n_labels);
   g_string_append (json, ", \"probs\": ");
   json_append_floats (json, probs, n_labels);
+  if (args->embeddings) {
+    g_string_append (json, ", \"image-embedding\": ");
+    json_append_floats (json, image, dim);
+  }
+  if (n_negative > 0) {
+    g_string_append (json, ", \"negative-labels\": ");
+    json_append_strings (json, negatives, n_negative);
+    g_string_append (json, ", \"negative-logits\": ");
+    json_append_floats (json, logits + n_labels, n_negative);
+    g_string_append (json, ", \"negative-probs\": ");
+    json_append_floats (json, probs + n_labels, n_negative);
+  }
   g_string_append_c (json, '}');
   ok = TRUE;
 
 out:
+  g_free (all);
+  g_strfreev (negatives);
   g_free (probs);
   g_free (logits);
   g_free (texts);
   g_free (image);
   g_free (pixels);
   free_context (ctx);
-  g_strfreev (prompts);
   return ok;
 }
 
@@ -471,15 +477,26 @@ static const InferCommand commands[] = {
     "to --out as raw float32 little-endian [3, H, W], and prints the shape.",
     OPT_OUT | OPT_CROP, run_preprocess },
   { "embed-text", "TEXT...",
-    "L2-normalised text embedding of each TEXT (formatted with --template if given).",
+    "L2-normalised text embedding of each TEXT; with --template, the ensemble of its prompts "
+    "(the L2-normalised mean of each template's normalised embedding).",
     OPT_TEMPLATE | OPT_THREADS, run_embed_text },
   { "embed-image", "IMAGE",
     "L2-normalised image embedding of IMAGE (or of the tensor in --pixels).",
     OPT_PIXELS | OPT_THREADS | OPT_CROP, run_embed_image },
-  { "classify", "IMAGE LABEL...",
+  { "classify", "IMAGE LABEL...  |  --labels L1,L2 IMAGE...",
     "Zero-shot scores of IMAGE (or --pixels) against each LABEL, in the order given; each label "
-    "becomes a prompt through --template (default \"" CLIP_DEFAULT_TEMPLATE "\").",
-    OPT_TEMPLATE | OPT_PIXELS | OPT_THREADS | OPT_CROP, run_classify },
+    "becomes a prompt through --template (default \"" CLIP_DEFAULT_TEMPLATE "\"). --negative "
+    "labels share the softmax and are printed as negative-labels, negative-logits and "
+    "negative-probs.\n\n"
+    "With --labels, every IMAGE is an image to classify (a directory: its regular files, sorted "
+    "by name; @FILE: the paths in FILE, one per line) and each gets one JSON line on stdout: "
+    "path, labels, scores, top-label, top-score (negative-labels and negative-scores with "
+    "--negative, image-embedding with --embeddings), or path and error when it cannot be read. "
+    "The model loads once and a thread decodes the next images while one is classified. A "
+    "progress bar goes to stderr when it is a terminal. Exit status 0 when every image was "
+    "classified, 1 otherwise.",
+    OPT_TEMPLATE | OPT_PIXELS | OPT_THREADS | OPT_NEGATIVE | OPT_LABELS | OPT_CROP,
+    run_classify },
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -515,6 +532,10 @@ check_args (const InferCommand *cmd, InferArgs *args, GError **error)
   }
   if (args->template_ && !check_utf8 ("--template", args->template_, error))
     return FALSE;
+  if (args->negative && !check_utf8 ("--negative", args->negative, error))
+    return FALSE;
+  if (args->labels && !check_utf8 ("--labels", args->labels, error))
+    return FALSE;
   if (args->crop_name) {
     GError *local = NULL;
 
@@ -546,6 +567,19 @@ check_args (const InferCommand *cmd, InferArgs *args, GError **error)
       g_set_error (error, INFER_USAGE_ERROR, 0, "expected either one IMAGE or --pixels FILE");
       return FALSE;
     }
+  } else if (g_str_equal (cmd->name, "classify") && args->labels) {
+    if (args->pixels_path) {
+      g_set_error (error, INFER_USAGE_ERROR, 0,
+                   "--labels takes image files, not --pixels (use the one-image form: "
+                   "classify --pixels FILE LABEL...)");
+      return FALSE;
+    }
+    if (args->n_args < 1) {
+      g_set_error (error, INFER_USAGE_ERROR, 0, "expected at least one IMAGE after --labels");
+      return FALSE;
+    }
+    /* IMAGEs are paths: bytes, whatever their encoding */
+    return TRUE;
   } else if (g_str_equal (cmd->name, "classify")) {
     if (args->n_args < (args->pixels_path ? 1 : 2)) {
       g_set_error (error, INFER_USAGE_ERROR, 0, "expected %s and at least one LABEL",
@@ -613,7 +647,17 @@ main (int argc, char **argv)
         "GEMM arithmetic: fp32 (default) or bf16 (AVX512_BF16 CPUs; fp32 with a warning "
         "elsewhere)", "P" },
       { "template", 0, 0, G_OPTION_ARG_FILENAME, &args.template_,
-        "Prompt template; \"{}\" is replaced by the text", "T" },
+        "Prompt template: \"{}\" is replaced by the text. Several separated by \"|\" (\"\\|\" for "
+        "a literal bar) make an ensemble; \"imagenet-80\" and \"imagenet-7\" name CLIP's "
+        "ImageNet ensembles", "T" },
+      { "negative", 0, 0, G_OPTION_ARG_FILENAME, &args.negative,
+        "Negative (\"none of these\") labels, comma-separated (semicolons if there is one; "
+        "\\, escapes), scored in the same softmax as the labels", "L1,L2" },
+      { "labels", 'l', 0, G_OPTION_ARG_FILENAME, &args.labels,
+        "Classify every IMAGE (directories, @lists) against these labels, one JSON line each",
+        "L1,L2" },
+      { "embeddings", 0, 0, G_OPTION_ARG_NONE, &args.embeddings,
+        "Add image-embedding (the L2-normalised image embedding) to the output", NULL },
       { "pixels", 0, 0, G_OPTION_ARG_FILENAME, &args.pixels_path,
         "Preprocessed image: raw float32 little-endian [3, S, S]", "FILE" },
       { "out", 'o', 0, G_OPTION_ARG_FILENAME, &args.out_path, "Output file", "FILE" },
@@ -626,8 +670,9 @@ main (int argc, char **argv)
       { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &args.args, NULL, NULL },
       { NULL },
     };
-    const guint needs[] = { 0, OPT_THREADS, OPT_THREADS, OPT_TEMPLATE, OPT_PIXELS, OPT_OUT,
-                            OPT_MAX_LENGTH, OPT_CROP, 0, 0 };
+    const guint needs[] = { 0, OPT_THREADS, OPT_THREADS, OPT_TEMPLATE, OPT_NEGATIVE,
+                            OPT_LABELS, OPT_LABELS, OPT_PIXELS, OPT_OUT, OPT_MAX_LENGTH,
+                            OPT_CROP, 0, 0 };
     GOptionEntry used[G_N_ELEMENTS (entries)];
     int n_used = 0;
     /* "clip-infer CMD" as the program name of --help and messages, then CMD's arguments */
@@ -668,6 +713,30 @@ main (int argc, char **argv)
     goto out;
   }
 
+  /* The catalog form writes its lines as it goes and has its own exit status. */
+  if (cmd->run == run_classify && args.labels) {
+    ClipCatalogOptions options = {
+      .model_dir = args.model_dir,
+      .model_params = clip_model_params_default (),
+      .n_threads = args.n_threads,
+      .template_ = args.template_,
+      .labels = args.labels,
+      .negative = args.negative,
+      .embeddings = args.embeddings,
+      .progress = -1,
+      .crop = args.crop,
+    };
+
+    if (args.precision
+        && !clip_precision_from_string (args.precision, &options.model_params.precision,
+                                        &error)) {
+      fprintf (stderr, "clip-infer %s: %s\n", cmd->name, error->message);
+      goto out;
+    }
+    status = clip_catalog_classify (&options, args.args, args.n_args, stdout);
+    goto out;
+  }
+
   json = g_string_new (NULL);
   if (!cmd->run (&args, json, &error)) {
     fprintf (stderr, "clip-infer %s: %s\n", cmd->name, error->message);
@@ -686,6 +755,8 @@ out:
   g_clear_error (&error);
   g_free (args.model_dir);
   g_free (args.template_);
+  g_free (args.negative);
+  g_free (args.labels);
   g_free (args.precision);
   g_free (args.pixels_path);
   g_free (args.out_path);
