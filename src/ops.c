@@ -59,6 +59,9 @@ fast_expf (float x)
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
+  /* A NaN x (a damaged model's activations) gives a NaN p; n must not convert NaN to int (that
+   * is undefined). The comparison vectorises as a blend. */
+  n = n == n ? n : 0.0f;
   union { int32_t i; float f; } scale = { .i = ((int32_t) n + 127) << 23 };
   return p * scale.f;
 }
