@@ -43,7 +43,7 @@ if ! command -v "$CC_FUZZ" >/dev/null 2>&1 \
 fi
 
 if [ ! -f build-fuzz/build.ninja ]; then
-  CC=$CC_FUZZ meson setup build-fuzz -Dfuzzing=true -Dgstreamer=disabled -Dwerror=true \
+  CC=$CC_FUZZ meson setup build-fuzz -Dfuzzing=true -Dgstreamer=disabled \
     -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false \
     -Dc_args=-fno-sanitize-recover=all -Dc_link_args=-fno-sanitize-recover=all >/dev/null
 fi

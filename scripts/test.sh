@@ -6,9 +6,9 @@
 #   scripts/test.sh --sanitize           the same in ./build-sanitize with AddressSanitizer +
 #                                        UndefinedBehaviorSanitizer (gcc); every test but the
 #                                        `slow` suite, element and Python tests included
-#   scripts/test.sh --sanitize=thread    ThreadSanitizer (clang, LLVM OpenMP with Archer) in
-#                                        ./build-tsan: the engine's thread test and the element
-#                                        tests
+#   scripts/test.sh --sanitize=thread    ThreadSanitizer (gcc, LLVM's OpenMP runtime with
+#                                        Archer) in ./build-tsan: the engine's thread test and
+#                                        the element tests
 # A sanitizer report fails its test. Suppressions: tests/sanitizers/.
 set -eu
 cd "$(dirname "$0")/.."
@@ -42,14 +42,16 @@ address)
   meson test -C build-sanitize --print-errorlogs --no-suite slow --timeout-multiplier 4 "$@"
   ;;
 thread)
-  # clang: its OpenMP runtime (libomp) tells ThreadSanitizer about fork, join and barriers
-  # through Archer (OMP_TOOL_LIBRARIES, set by tests/meson.build); libgomp does not.
-  # The shared runtime, so that python3 and gst-launch-1.0 can preload the same one.
-  rtdir=$(clang --print-runtime-dir)
-  flags="-O1 -fno-omit-frame-pointer -shared-libsan"
-  [ -f build-tsan/build.ninja ] || CC=clang meson setup build-tsan -Dwerror=true \
+  # gcc's ThreadSanitizer, with LLVM's OpenMP runtime in place of libgomp: libomp (whose GOMP_*
+  # entry points serve gcc's OpenMP code) tells ThreadSanitizer about fork, join and barriers
+  # through Archer (OMP_TOOL_LIBRARIES, set by tests/meson.build); libgomp tells it nothing,
+  # and every team's work would be reported as a race. (clang 14's own shared ThreadSanitizer
+  # runtime, which python3 would need preloaded, crashes at start.)
+  llvmlib=$(dirname "$(dirname "$(clang -print-resource-dir)")")
+  flags="-O1 -fno-omit-frame-pointer"
+  [ -f build-tsan/build.ninja ] || meson setup build-tsan -Dwerror=true \
     -Dbuildtype=debug -Db_sanitize=thread -Db_lundef=false \
-    -Dc_args="$flags" -Dc_link_args="$flags -Wl,-rpath,$rtdir" >/dev/null
+    -Dc_args="$flags" -Dc_link_args="$flags -L$llvmlib -Wl,-rpath,$llvmlib" >/dev/null
   meson compile -C build-tsan
   meson test -C build-tsan --print-errorlogs --timeout-multiplier 4 "$@" \
     threads overlay element element-python pipelines
