@@ -54,6 +54,6 @@ thread)
     -Dc_args="$flags" -Dc_link_args="$flags -L$llvmlib -Wl,-rpath,$llvmlib" >/dev/null
   meson compile -C build-tsan
   meson test -C build-tsan --print-errorlogs --timeout-multiplier 4 "$@" \
-    threads overlay element element-python pipelines
+    threads overlay element element-python pipelines soak
   ;;
 esac
