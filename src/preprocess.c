@@ -33,7 +33,9 @@
  * can dispatch at run time, also build it for AVX2 (8 x 32-bit multiplies per instruction
  * instead of SSE2's emulated ones): about twice as fast. */
 #if defined(__x86_64__) && defined(__GNUC__) && defined(__has_attribute)
-#if __has_attribute (target_clones) && defined(__gnu_linux__)
+/* (not under ThreadSanitizer: the clones' resolver runs while the program is relocated, before
+ * the ThreadSanitizer runtime is initialised, and its instrumentation crashes there) */
+#if __has_attribute (target_clones) && defined(__gnu_linux__) && !defined(__SANITIZE_THREAD__)
 #define CLIP_VECTOR_CLONES __attribute__ ((target_clones ("avx2", "default")))
 #endif
 #endif
