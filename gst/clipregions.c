@@ -169,7 +169,9 @@ clip_region_list_collect (GstBuffer *buffer, int width, int height, gboolean fra
     g_array_free (regions, TRUE);
     return NULL;
   }
-  qsort (regions->data, regions->len, sizeof (ClipRegion), compare_area);
+  /* (no qsort of an empty array: its data is NULL, which qsort must not be given) */
+  if (regions->len > 1)
+    qsort (regions->data, regions->len, sizeof (ClipRegion), compare_area);
   if (regions->len > max_regions)
     g_array_set_size (regions, max_regions);
 
