@@ -13,6 +13,7 @@
  */
 #include "clip-private.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -294,9 +295,12 @@ read_tower (const Fields *f, gboolean text, ClipTowerConfig *t, GError **error)
       || !read_double (f, "layer_norm_eps", &eps, error))
     return FALSE;
 
-  if (eps <= 0 || eps > 1) {
+  /* It is used as a float, in threads that flush denormals to zero: a smaller value would be
+   * 0 there (1e-50 passed a check of the double), and a constant row would divide by zero. */
+  if (!(eps >= FLT_MIN && eps <= 1)) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_CORRUPT,
-        "%s: %slayer_norm_eps must be in (0, 1], not %g", f->path, f->section, eps);
+        "%s: %slayer_norm_eps must be in [%g, 1] (a normal float), not %g", f->path, f->section,
+        FLT_MIN, eps);
     return FALSE;
   }
   t->layer_norm_eps = (float) eps;

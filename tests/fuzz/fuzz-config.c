@@ -12,6 +12,8 @@
 
 #include "clip-private.h"
 
+#include <float.h>
+
 static FuzzFile config_file, preprocess_file;
 static char *absent_path;
 
@@ -32,7 +34,7 @@ check_tower (const ClipTowerConfig *t, gboolean text)
   g_assert (t->intermediate_size > 0 && t->intermediate_size <= 65536);
   g_assert (t->num_hidden_layers > 0 && t->num_hidden_layers <= 128);
   g_assert (t->num_attention_heads > 0 && t->hidden_size % t->num_attention_heads == 0);
-  g_assert (t->layer_norm_eps > 0 && t->layer_norm_eps <= 1);
+  g_assert (t->layer_norm_eps >= FLT_MIN && t->layer_norm_eps <= 1);
   g_assert (t->hidden_act == CLIP_ACT_QUICK_GELU || t->hidden_act == CLIP_ACT_GELU);
   if (text) {
     g_assert (t->max_position_embeddings >= 2 && t->max_position_embeddings <= 4096);
