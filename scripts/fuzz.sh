@@ -11,8 +11,9 @@
 # keeps the inputs it finds in build-fuzz/corpus/NAME; a crashing, leaking or hanging input is
 # saved in build-fuzz/crashes/NAME/ (reproduce: build-fuzz/tests/fuzz/fuzz-NAME FILE; make it a
 # regression case by adding it to tests/fuzz/regressions/NAME/). One line per target reports
-# runs, time, coverage and findings. Exit status 1 when a target found something, 77 when
-# clang or libFuzzer is missing (scripts/install-deps.sh installs them).
+# runs, time, coverage and findings; the last line is "fuzz: N passed, N failed" (.ci/run reads
+# it). Exit status 1 when a target found something, 77 when clang or libFuzzer is missing
+# (scripts/install-deps.sh installs them).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -27,7 +28,7 @@ while [ $# -gt 0 ]; do
     --build-only) build_only=1; shift ;;
     --list) echo "$ALL_TARGETS"; exit 0 ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -eu/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) targets="$targets $1"; shift ;;
   esac
@@ -56,6 +57,8 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1:allocator_ma
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export OMP_NUM_THREADS=1
 status=0
+passed=0
+failed=0
 for t in $targets; do
   mkdir -p "build-fuzz/corpus/$t" "build-fuzz/crashes/$t"
   log="build-fuzz/fuzz-$t.log"
@@ -66,17 +69,20 @@ for t in $targets; do
     -artifact_prefix="build-fuzz/crashes/$t/" -print_final_stats=1 "$@" >"$log" 2>&1 || rc=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
   took=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -n 1)
-  last=$(grep -E '^#[0-9]+' "$log" | tail -n 1)
+  last=$(sed -n '/^#[0-9]/p' "$log" | tail -n 1)
   cov=$(echo "$last" | sed -n 's/.*cov: \([0-9]*\).*/\1/p')
   ft=$(echo "$last" | sed -n 's/.*ft: \([0-9]*\).*/\1/p')
   corp=$(echo "$last" | sed -n 's/.*corp: \([0-9]*\).*/\1/p')
   found=$(( $(find "build-fuzz/crashes/$t" -type f | wc -l) - before ))
   if [ "$rc" -ne 0 ]; then
     status=1
+    failed=$((failed + 1))
     echo "fuzz-$t: FAILED (exit $rc) after ${runs:-?} runs: see $log; inputs in build-fuzz/crashes/$t/"
-    grep -E '^(==[0-9]+==ERROR|SUMMARY|.*runtime error|.*CRITICAL|.*ERROR:)' "$log" | head -n 5 || true
+    sed -n -E '/^(==[0-9]+==ERROR|SUMMARY|.*runtime error|.*CRITICAL|.*ERROR:)/p' "$log" | head -n 5
   else
+    passed=$((passed + 1))
     echo "fuzz-$t: ${runs:-?} runs in ${took:-$seconds} s, coverage ${cov:-?} edges / ${ft:-?} features, corpus ${corp:-?} inputs, findings $found"
   fi
 done
+echo "fuzz: $passed passed, $failed failed"
 exit $status
