@@ -21,12 +21,6 @@ struct _ClipLabelCache {
   guint64 n_computed;         /* prompts embedded since creation */
 };
 
-char **
-clip_labels_parse (const char *text)
-{
-  return clip_labels_split (text);
-}
-
 ClipLabelCache *
 clip_label_cache_new (void)
 {
@@ -73,24 +67,6 @@ clip_label_set_build (ClipContext *ctx, ClipLabelCache *cache, const char *label
                                     error);
 }
 
-/* The negative labels of text, less those that are also labels. */
-static char **
-clip_negatives_parse (const char *text, char **labels)
-{
-  char **parsed = clip_labels_parse (text);
-  GPtrArray *kept = g_ptr_array_new ();
-
-  for (char **p = parsed; *p; p++) {
-    if (g_strv_contains ((const char *const *) labels, *p))
-      g_free (*p);
-    else
-      g_ptr_array_add (kept, *p);
-  }
-  g_free (parsed);
-  g_ptr_array_add (kept, NULL);
-  return (char **) g_ptr_array_free (kept, FALSE);
-}
-
 ClipLabelSet *
 clip_label_set_build_full (ClipContext *ctx, ClipLabelCache *cache, const char *labels_text,
                            const char *negative_text, const char *template_,
@@ -127,9 +103,10 @@ clip_label_set_build_full (ClipContext *ctx, ClipLabelCache *cache, const char *
   G_LOCK (next_id);
   set->id = ++next_id;
   G_UNLOCK (next_id);
-  set->labels = clip_labels_parse (labels_text);
+  set->labels = clip_labels_split (labels_text);
   set->n_labels = g_strv_length (set->labels);
-  set->negative_labels = clip_negatives_parse (negative_text, set->labels);
+  set->negative_labels = clip_negative_labels_split (negative_text,
+                                                    (const char *const *) set->labels);
   set->n_negative = g_strv_length (set->negative_labels);
   n_all = set->n_labels + set->n_negative;
   set->embeddings = g_new0 (float, (gsize) MAX (n_all, 1) * dim);

@@ -28,13 +28,6 @@ typedef struct {
                                * same labels built again get a new one) */
 } ClipLabelSet;
 
-/* Splits the `labels` property value (clip_labels_split). Labels are separated by commas, or by
- * semicolons when the value has one (unescaped): "salt, pepper; dog" is two labels. A backslash
- * escapes a separator or itself ("\,", "\;", "\\"); any other backslash is kept as written.
- * Each label is trimmed of surrounding whitespace; empty labels and repeats of an earlier label
- * are dropped. NULL gives an empty vector. */
-char **clip_labels_parse (const char *text);
-
 typedef struct _ClipLabelCache ClipLabelCache;
 
 ClipLabelCache *clip_label_cache_new (void);

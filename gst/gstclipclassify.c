@@ -509,7 +509,7 @@ gst_clip_classify_set_property (GObject *object, guint prop_id, const GValue *va
       char **parsed = NULL;
 
       if (prop_id == PROP_LABELS)
-        parsed = clip_labels_parse (text);
+        parsed = clip_labels_split (text);
       else if (prop_id == PROP_TEMPLATE && !text)
         text = g_strdup (DEFAULT_PROP_TEMPLATE);
 

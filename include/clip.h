@@ -273,6 +273,10 @@ char *clip_format_prompt (const char *template_, const char *label, GError **err
  * empty labels and repeats of an earlier label are dropped. NULL gives an empty vector. */
 char **clip_labels_split (const char *text);
 
+/* Splits a negative-label list as clip_labels_split does, less every label that is also in
+ * labels (NULL-terminated): a label cannot be both a label and a negative one. */
+char **clip_negative_labels_split (const char *text, const char *const *labels);
+
 /* The templates of a named set: "imagenet-80" (the 80 ImageNet templates of CLIP's prompt
  * engineering notebook) or "imagenet-7" (the 7 it selects from them); NULL for any other name. */
 const char *const *clip_template_set (const char *name);

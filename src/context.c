@@ -3,6 +3,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "forward.h"
+#include "gemm.h"
 #include "ops.h"
 
 #include <cblas.h>
@@ -296,9 +297,8 @@ clip_blas_performance_hint (void)
   const char *core = openblas_get_corename ();
   gboolean generic = g_str_equal (core, "Prescott") || g_str_equal (core, "Core2") ||
                      g_str_equal (core, "Nehalem") || g_str_equal (core, "Sandybridge");
-  __builtin_cpu_init ();
-  if (generic && __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma")) {
-    if (__builtin_cpu_supports ("avx512f"))
+  if (generic && clip_cpu_supports (CLIP_ISA_AVX2)) {
+    if (clip_cpu_supports (CLIP_ISA_AVX512))
       return "OpenBLAS did not recognise this CPU and uses generic kernels: set "
              "OPENBLAS_CORETYPE=SkylakeX (or Haswell) in the environment for 2-4x faster "
              "inference";

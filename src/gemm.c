@@ -26,8 +26,8 @@ clip_isa_name (ClipIsa isa)
 
 /* __builtin_cpu_supports reads CPUID and, for AVX and AVX-512, whether the OS saves their
  * registers (XGETBV): a feature the kernel has switched off counts as absent. */
-static gboolean
-cpu_supports (ClipIsa isa)
+gboolean
+clip_cpu_supports (ClipIsa isa)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
   __builtin_cpu_init ();
@@ -58,15 +58,15 @@ clip_isa_select (ClipIsa *isa, GError **error)
 {
   const char *forced = g_getenv ("CLIPCLASSIFY_ISA");
   if (forced == NULL || *forced == '\0') {
-    *isa = cpu_supports (CLIP_ISA_AVX512) ? CLIP_ISA_AVX512
-         : cpu_supports (CLIP_ISA_AVX2) ? CLIP_ISA_AVX2 : CLIP_ISA_BLAS;
+    *isa = clip_cpu_supports (CLIP_ISA_AVX512) ? CLIP_ISA_AVX512
+         : clip_cpu_supports (CLIP_ISA_AVX2) ? CLIP_ISA_AVX2 : CLIP_ISA_BLAS;
     return TRUE;
   }
   static const ClipIsa all[] = { CLIP_ISA_AVX512, CLIP_ISA_AVX2, CLIP_ISA_BLAS };
   for (guint i = 0; i < G_N_ELEMENTS (all); i++) {
     if (g_ascii_strcasecmp (forced, clip_isa_name (all[i])) != 0)
       continue;
-    if (!cpu_supports (all[i])) {
+    if (!clip_cpu_supports (all[i])) {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
                    "CLIPCLASSIFY_ISA=%s, but this CPU cannot run the %s kernels (%s)", forced,
                    clip_isa_name (all[i]),

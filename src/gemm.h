@@ -39,6 +39,9 @@ const char *clip_isa_name (ClipIsa isa);
 /* The best ISA this CPU runs, or the one CLIPCLASSIFY_ISA forces. FALSE with an error when the
  * variable names an unknown path or one this CPU cannot run. Read once per process. */
 gboolean clip_isa_select (ClipIsa *isa, GError **error);
+/* Whether this CPU runs the kernels of isa: AVX-512F, or AVX2 and FMA (blas: always). The one
+ * place the engine reads CPUID; never the CPU's model or OPENBLAS_CORETYPE. */
+gboolean clip_cpu_supports (ClipIsa isa);
 /* Whether this CPU has AVX512_BF16 (and the avx512 path can use it). */
 gboolean clip_cpu_has_avx512_bf16 (void);
 

@@ -4,6 +4,7 @@
  */
 #include "ops.h"
 #include "fastexp.h"
+#include "gemm.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -15,27 +16,12 @@
  * for any x86-64 and for AVX2+FMA, and the variant is picked by what the CPU reports. (GCC's
  * target_clones("arch=haswell") would pick by CPU *model* and miss every newer CPU.) */
 #if defined(__x86_64__) && defined(__GNUC__)
-static int
-cpu_has_avx2_fma (void)
-{
-  /* every thread computes the same value; relaxed atomics make that race defined (and
-   * ThreadSanitizer-clean) at no cost */
-  static int cached = -1;
-  int value = __atomic_load_n (&cached, __ATOMIC_RELAXED);
-  if (value < 0) {
-    __builtin_cpu_init ();
-    value = __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
-    __atomic_store_n (&cached, value, __ATOMIC_RELAXED);
-  }
-  return value;
-}
-
 #define CLIP_DISPATCHED(name, params, args)                                                   \
   static __attribute__ ((target ("avx2,fma"))) void name##_avx2 params { name##_body args; }  \
   static void name##_generic params { name##_body args; }                                    \
   void name params                                                                            \
   {                                                                                           \
-    if (cpu_has_avx2_fma ())                                                                  \
+    if (clip_cpu_supports (CLIP_ISA_AVX2))                                                   \
       name##_avx2 args;                                                                       \
     else                                                                                      \
       name##_generic args;                                                                    \

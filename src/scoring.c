@@ -179,6 +179,23 @@ clip_labels_split (const char *text)
   return (char **) g_ptr_array_free (labels, FALSE);
 }
 
+char **
+clip_negative_labels_split (const char *text, const char *const *labels)
+{
+  char **parsed = clip_labels_split (text);
+  GPtrArray *kept = g_ptr_array_new ();
+
+  for (char **p = parsed; *p; p++) {
+    if (g_strv_contains (labels, *p))
+      g_free (*p);
+    else
+      g_ptr_array_add (kept, *p);
+  }
+  g_free (parsed);
+  g_ptr_array_add (kept, NULL);
+  return (char **) g_ptr_array_free (kept, FALSE);
+}
+
 /* Appends member (trimmed) to templates, or the named set it names; FALSE with an error when it
  * has no "{}". An empty member is ignored. */
 static gboolean

@@ -165,7 +165,7 @@ expected_scores (ClipModel *model, ClipContext *ctx, const Frame *frame, const c
                  const char *template_, guint *n_out)
 {
   int size = clip_model_get_image_size (model), dim = clip_model_get_embedding_dim (model);
-  char **parsed = clip_labels_parse (labels);
+  char **parsed = clip_labels_split (labels);
   guint n = g_strv_length (parsed);
   float *pixels = g_new (float, 3 * size * size), *image = g_new (float, dim);
   float *texts = g_new (float, (gsize) MAX (n, 1) * dim), *probs = g_new (float, MAX (n, 1));
@@ -309,7 +309,7 @@ result_matches_model (const GstStructure *s, ClipModel *model, ClipContext *ctx,
                       const Frame *frame, const char *labels, const char *template_)
 {
   g_auto (GStrv) got_labels = string_array (s, "labels");
-  g_auto (GStrv) want_labels = clip_labels_parse (labels);
+  g_auto (GStrv) want_labels = clip_labels_split (labels);
   guint n_got, n_want;
   g_autofree double *got = double_array (s, "scores", &n_got);
   g_autofree double *want = NULL;
@@ -339,7 +339,7 @@ static gboolean
 result_has_labels (const GstStructure *s, const char *labels)
 {
   g_auto (GStrv) got = string_array (s, "labels");
-  g_auto (GStrv) want = clip_labels_parse (labels);
+  g_auto (GStrv) want = clip_labels_split (labels);
 
   return g_strv_equal ((const char *const *) got, (const char *const *) want);
 }
@@ -486,15 +486,15 @@ get_uint64 (GstElement *element, const char *property)
 static void
 test_labels_parse (void)
 {
-  g_auto (GStrv) a = clip_labels_parse ("  cat,dog , a red car,, ,");
-  g_auto (GStrv) b = clip_labels_parse ("salt\\, pepper, back\\\\slash,\\n kept");
-  g_auto (GStrv) c = clip_labels_parse (NULL);
-  g_auto (GStrv) d = clip_labels_parse (" ,\t, ");
-  g_auto (GStrv) e = clip_labels_parse ("salt, pepper; dog ;; a cat, sleeping;");
-  g_auto (GStrv) f = clip_labels_parse ("a\\;b, c");
-  g_auto (GStrv) g = clip_labels_parse ("cat, dog,  cat ,dog,cat\\,");
-  g_auto (GStrv) h = clip_labels_parse ("a, b; c; a, b;c ");
-  g_auto (GStrv) u = clip_labels_parse ("  chat noir , \xe7\x8c\xab,caf\xc3\xa9 ");
+  g_auto (GStrv) a = clip_labels_split ("  cat,dog , a red car,, ,");
+  g_auto (GStrv) b = clip_labels_split ("salt\\, pepper, back\\\\slash,\\n kept");
+  g_auto (GStrv) c = clip_labels_split (NULL);
+  g_auto (GStrv) d = clip_labels_split (" ,\t, ");
+  g_auto (GStrv) e = clip_labels_split ("salt, pepper; dog ;; a cat, sleeping;");
+  g_auto (GStrv) f = clip_labels_split ("a\\;b, c");
+  g_auto (GStrv) g = clip_labels_split ("cat, dog,  cat ,dog,cat\\,");
+  g_auto (GStrv) h = clip_labels_split ("a, b; c; a, b;c ");
+  g_auto (GStrv) u = clip_labels_split ("  chat noir , \xe7\x8c\xab,caf\xc3\xa9 ");
   const char *want_a[] = { "cat", "dog", "a red car", NULL };
   const char *want_b[] = { "salt, pepper", "back\\slash", "\\n kept", NULL };
   const char *want_e[] = { "salt, pepper", "dog", "a cat, sleeping", NULL };

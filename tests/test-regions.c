@@ -110,7 +110,7 @@ static float *
 text_embeddings (const char *labels, guint *n_out)
 {
   int dim = clip_model_get_embedding_dim (ref_model);
-  g_auto (GStrv) parsed = clip_labels_parse (labels);
+  g_auto (GStrv) parsed = clip_labels_split (labels);
   guint n = g_strv_length (parsed);
   char **prompts = g_new0 (char *, n + 1);
   float *texts = g_new (float, (gsize) MAX (n, 1) * dim);

@@ -140,6 +140,34 @@ test_labels_split (void)
 }
 
 static void
+test_negative_labels_split (void)
+{
+  const char *const labels[] = { "cat", "a, b", NULL };
+  const char *const none[] = { NULL };
+  char **negatives = clip_negative_labels_split ("dog; cat; a, b ; bird; dog", labels);
+
+  /* separators, escapes and repeats as for labels; a label is never also a negative one */
+  g_assert_cmpuint (g_strv_length (negatives), ==, 2);
+  g_assert_cmpstr (negatives[0], ==, "dog");
+  g_assert_cmpstr (negatives[1], ==, "bird");
+  g_strfreev (negatives);
+
+  /* an escaped comma makes the label "a, b", which is a label */
+  negatives = clip_negative_labels_split ("a\\, b, x", labels);
+  g_assert_cmpuint (g_strv_length (negatives), ==, 1);
+  g_assert_cmpstr (negatives[0], ==, "x");
+  g_strfreev (negatives);
+
+  negatives = clip_negative_labels_split ("cat, dog", none);
+  g_assert_cmpuint (g_strv_length (negatives), ==, 2);
+  g_strfreev (negatives);
+
+  negatives = clip_negative_labels_split (NULL, labels);
+  g_assert_cmpuint (g_strv_length (negatives), ==, 0);
+  g_strfreev (negatives);
+}
+
+static void
 normalise (float *v, int dim)
 {
   double norm = 0;
@@ -211,6 +239,7 @@ main (int argc, char **argv)
   g_test_add_func ("/scoring/templates/parse", test_templates_parse);
   g_test_add_func ("/scoring/templates/sets", test_template_sets);
   g_test_add_func ("/scoring/labels/split", test_labels_split);
+  g_test_add_func ("/scoring/labels/negatives", test_negative_labels_split);
   g_test_add_func ("/scoring/ensemble/combine", test_ensemble_combine);
   return g_test_run ();
 }

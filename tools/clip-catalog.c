@@ -354,24 +354,6 @@ fatal (const char *format, ...)
   g_free (message);
 }
 
-/* The negatives, less any that is also a label (a label cannot be both). */
-static char **
-split_negatives (const char *text, char **labels)
-{
-  char **parsed = clip_labels_split (text);
-  GPtrArray *kept = g_ptr_array_new ();
-
-  for (char **p = parsed; *p; p++) {
-    if (g_strv_contains ((const char *const *) labels, *p))
-      g_free (*p);
-    else
-      g_ptr_array_add (kept, *p);
-  }
-  g_free (parsed);
-  g_ptr_array_add (kept, NULL);
-  return (char **) g_ptr_array_free (kept, FALSE);
-}
-
 int
 clip_catalog_classify (const ClipCatalogOptions *options, char *const *inputs, int n_inputs,
                        FILE *out)
@@ -394,7 +376,8 @@ clip_catalog_classify (const ClipCatalogOptions *options, char *const *inputs, i
   /* What can be refused before any work */
   lists.labels = clip_labels_split (options->labels);
   lists.n_labels = (int) g_strv_length (lists.labels);
-  lists.negatives = split_negatives (options->negative, lists.labels);
+  lists.negatives = clip_negative_labels_split (options->negative,
+                                                (const char *const *) lists.labels);
   lists.n_negative = (int) g_strv_length (lists.negatives);
   if (lists.n_labels == 0) {
     fatal ("--labels holds no label (e.g. --labels \"a cat,a dog\")");
