@@ -29,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zlib
 
 import numpy as np
 from PIL import Image
@@ -184,6 +185,35 @@ def main():
             path = os.path.join(d, name)
             expect_error(["preprocess", "--out", os.path.join(d, "x.f32")] + m + [path],
                          f"unreadable image {name}", path)
+
+        # Decompression bombs: a few hundred bytes whose header claims more pixels than
+        # Pillow's limit (2 * Image.MAX_IMAGE_PIXELS). Pillow refuses them, so HF's pipeline
+        # never sees one; a JPEG's missing data used to be padded out to 200 million pixels.
+        def png_chunk(kind, data):
+            return (len(data).to_bytes(4, "big") + kind + data
+                    + zlib.crc32(kind + data).to_bytes(4, "big"))
+        big = 13400     # 13,400^2 = 179,560,000 > 2 * 89,478,485
+        bombs = {
+            "bomb.png": b"\x89PNG\r\n\x1a\n"
+                        + png_chunk(b"IHDR", big.to_bytes(4, "big") * 2 + bytes([1, 0, 0, 0, 0]))
+                        + png_chunk(b"IDAT", zlib.compress(b"\0" * 1024))
+                        + png_chunk(b"IEND", b""),
+        }
+        sof = jpeg.index(b"\xff\xc0")   # SOF0: length, precision, height, width
+        bombs["bomb.jpg"] = (jpeg[:sof + 5] + (10000).to_bytes(2, "big")
+                             + (20000).to_bytes(2, "big") + jpeg[sof + 9:])
+        for name, data in bombs.items():
+            path = os.path.join(d, name)
+            with open(path, "wb") as f:
+                f.write(data)
+            try:
+                Image.open(path).load()
+                pillow_refuses = False
+            except Image.DecompressionBombError:
+                pillow_refuses = True
+            check(pillow_refuses, f"Pillow refuses {name} as a decompression bomb")
+            expect_error(["preprocess", "--out", os.path.join(d, "x.f32")] + m + [path],
+                         f"{name}: larger than Pillow's limit", "too large")
 
         # --- hostile model files: a clean error naming the file, never a signal --------------
         # json-glib's parser recurses once per nesting level; 1,000,000 levels overflowed the

@@ -36,6 +36,18 @@ typedef struct {
   jmp_buf jmp;
 } ClipImageLoad;
 
+/* Pillow's decompression-bomb limit: Image.open refuses an image of more than
+ * 2 * Image.MAX_IMAGE_PIXELS pixels, so HF's pipeline never sees one. A file of a few hundred
+ * bytes can claim one (a JPEG's corrupt data is padded out to its header's size), and decoding
+ * it costs seconds and hundreds of MiB. */
+#ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+#define CLIP_IMAGE_MAX_PIXELS ((int64_t) 2 * 89478485)
+#else
+/* under libFuzzer (tests/fuzz/meson.build): the same check with a smaller limit, so that no
+ * input is a timeout only for its size (its decoding time grows with its pixels) */
+#define CLIP_IMAGE_MAX_PIXELS ((int64_t) 1 << 22)
+#endif
+
 static gboolean
 check_size (ClipImageLoad *load, int64_t width, int64_t height, GError **error)
 {
@@ -45,9 +57,11 @@ check_size (ClipImageLoad *load, int64_t width, int64_t height, GError **error)
     return FALSE;
   }
   /* Rows must stay addressable with an int stride (clip_preprocess_rgb8 takes one). */
-  if (width > G_MAXINT / 4 || height > G_MAXINT / 4 || width * height > G_MAXINT / 4) {
+  if (width > G_MAXINT / 4 || height > G_MAXINT / 4 || width * height > CLIP_IMAGE_MAX_PIXELS) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED, "%s: image too large (%"
-                 G_GINT64_FORMAT "x%" G_GINT64_FORMAT ")", load->path, width, height);
+                 G_GINT64_FORMAT "x%" G_GINT64_FORMAT ", more than %" G_GINT64_FORMAT
+                 " pixels)", load->path, width, height,
+                 (gint64) CLIP_IMAGE_MAX_PIXELS);
     return FALSE;
   }
   return TRUE;

@@ -19,8 +19,9 @@ typedef struct {
 
 /* Reads a PNG (any colour type and bit depth), a baseline or progressive JPEG (grey, YCbCr,
  * RGB, CMYK/YCCK) or a binary PPM/PGM (P6/P5, maxval 255), recognised by content. Alpha is
- * dropped, grey replicated, 16-bit samples reduced as Pillow does. Errors (CLIP_ERROR domain)
- * name the file and the problem. */
+ * dropped, grey replicated, 16-bit samples reduced as Pillow does; an image larger than
+ * Pillow's decompression-bomb limit (2 * 89,478,485 pixels) is refused, as Pillow refuses it.
+ * Errors (CLIP_ERROR domain) name the file and the problem. */
 gboolean clip_image_load (const char *path, ClipImage *image, GError **error);
 
 /* Frees the pixels; the struct may be reused. */
