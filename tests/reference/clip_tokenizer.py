@@ -107,14 +107,29 @@ class ClipTokenizer:
         return [self.bos_id] + self.tokens(text)[: max_length - 2] + [self.eos_id]
 
 
+def unassigned(first, last):
+    """The code points of first..last that this reference's Unicode tables (unicodedata's and
+    the regex module's, which may be of different Unicode versions) do not both assign."""
+    cn = regex.compile(r"\p{Cn}")
+    return [c for c in range(first, last + 1)
+            if unicodedata.category(chr(c)) == "Cn" or cn.match(chr(c))]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dir", default=os.environ.get("CLIP_TOKENIZER_DIR"),
                         help="folder with vocab.json and merges.txt")
     parser.add_argument("--max-length", type=int, default=77)
     parser.add_argument("--input", help="JSON file holding an array of strings")
+    parser.add_argument("--unassigned", nargs=2, metavar=("FIRST", "LAST"),
+                        help="print the code points FIRST..LAST (hex) that the Unicode tables "
+                             "used here leave unassigned, as a JSON array, and exit")
     parser.add_argument("texts", nargs="*")
     args = parser.parse_args()
+    if args.unassigned:
+        json.dump(unassigned(*(int(x, 16) for x in args.unassigned)), sys.stdout)
+        sys.stdout.write("\n")
+        return
     if not args.dir:
         parser.error("--dir or CLIP_TOKENIZER_DIR is required")
     tok = ClipTokenizer(os.path.join(args.dir, "vocab.json"), os.path.join(args.dir, "merges.txt"))
