@@ -39,7 +39,7 @@ CC_FUZZ=${CC_FUZZ:-clang}
 if ! command -v "$CC_FUZZ" >/dev/null 2>&1 \
    || ! echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n){return 0;}' \
         | "$CC_FUZZ" -x c -fsanitize=fuzzer,address,undefined -o /dev/null - 2>/dev/null; then
-  echo "fuzz.sh: $CC_FUZZ with libFuzzer and the sanitizers is missing (apt-get install clang libclang-rt-14-dev)" >&2
+  echo "fuzz.sh: $CC_FUZZ with libFuzzer and the sanitizers is missing (apt-get install clang libclang-rt-dev)" >&2
   exit 77
 fi
 
