@@ -193,28 +193,6 @@ load_pixels (ClipContext *ctx, const char *pixels_path, const char *image_path, 
   return pixels;
 }
 
-/* The --negative labels (clip_labels_split syntax), less any that is also one of labels. */
-static char **
-parse_negatives (const char *text, char *const *labels, int n_labels)
-{
-  char **parsed = clip_labels_split (text);
-  GPtrArray *kept = g_ptr_array_new ();
-
-  for (char **p = parsed; *p; p++) {
-    gboolean positive = FALSE;
-
-    for (int i = 0; i < n_labels && !positive; i++)
-      positive = g_str_equal (labels[i], *p);
-    if (positive)
-      g_free (*p);
-    else
-      g_ptr_array_add (kept, *p);
-  }
-  g_free (parsed);
-  g_ptr_array_add (kept, NULL);
-  return (char **) g_ptr_array_free (kept, FALSE);
-}
-
 /* Fails early, before the model loads, on a template value clip_embed_labels would refuse. */
 static gboolean
 check_templates (const char *template_, GError **error)
@@ -394,7 +372,8 @@ run_embed_image (const InferArgs *args, GString *json, GError **error)
 static gboolean
 run_classify (const InferArgs *args, GString *json, GError **error)
 {
-  /* With --pixels every positional argument is a label; otherwise the first is the image. */
+  /* With --pixels every positional argument is a label; otherwise the first is the image. (Both
+   * NULL-terminated: the tail of GOption's remaining arguments.) */
   char *const *labels = args->pixels_path ? args->args : args->args + 1;
   int n_labels = args->pixels_path ? args->n_args : args->n_args - 1;
   const char *template_ = args->template_ ? args->template_ : CLIP_DEFAULT_TEMPLATE;
@@ -408,7 +387,7 @@ run_classify (const InferArgs *args, GString *json, GError **error)
   if (!check_templates (template_, error))
     return FALSE;
   /* labels then negative labels, in one softmax */
-  negatives = parse_negatives (args->negative, labels, n_labels);
+  negatives = clip_negative_labels_split (args->negative, (const char *const *) labels);
   n_negative = (int) g_strv_length (negatives);
   n_all = n_labels + n_negative;
   all = g_new0 (char *, n_all + 1);
