@@ -1173,9 +1173,9 @@ test_relabel_storm (void)
   p.h = f.h;
   p.buffer = frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, GST_MSECOND);
   pusher = g_thread_new ("push", push_thread, &p);
-  /* A hang detector, not a timing: the push returns in milliseconds when the frame waits for
-   * its own set only, and never when it waits for every later one. (10 s failed once on a
-   * 2-core machine under several parallel builds.) */
+  /* A hang detector, not a timing: the push returns once the frame's own set is built when it
+   * waits for that set only, and never when it waits for every later one. (10 s failed once on
+   * a 2-core machine under several parallel builds.) */
   deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
   while (!g_atomic_int_get (&p.done) && g_get_monotonic_time () < deadline)
     g_usleep (1000);
