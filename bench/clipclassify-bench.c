@@ -51,6 +51,8 @@
  *   time it was posted (the message's timestamp field, which GStreamer leaves unset); the bus
  *   watch compares its `labels` with the set requested.
  */
+#include "bench-element.h"
+
 #include "clip.h"
 
 #include <gst/gst.h>
@@ -777,31 +779,6 @@ print_report (Bench *bench, int argc, char **argv, const char *launch)
 
 /* ------------------------------------------------------------------------------------------ */
 
-static gboolean
-ensure_element (void)
-{
-  GstElementFactory *factory = gst_element_factory_find ("clipclassify");
-
-  if (!factory) {
-    /* Not on GST_PLUGIN_PATH: the plugin this bench was built with. */
-    GError *error = NULL;
-    GstPlugin *plugin = gst_plugin_load_file (CLIPCLASSIFY_BUILD_PLUGIN, &error);
-
-    if (!plugin) {
-      g_printerr ("clipclassify-bench: no clipclassify element: set GST_PLUGIN_PATH to the "
-                  "build's gst/ directory (%s)\n", error->message);
-      g_error_free (error);
-      return FALSE;
-    }
-    gst_object_unref (plugin);
-    factory = gst_element_factory_find ("clipclassify");
-    if (!factory)
-      return FALSE;
-  }
-  gst_object_unref (factory);
-  return TRUE;
-}
-
 static void
 usage (void)
 {
@@ -897,7 +874,7 @@ main (int argc, char **argv)
   gst_init (&argc, &argv);
   if (!parse_args (&bench, argc, argv))
     return 2;
-  if (!ensure_element ())
+  if (!clip_bench_ensure_element ("clipclassify-bench"))
     return 1;
 
   /* model and labels are set as properties: no quoting rules of gst-launch to satisfy */

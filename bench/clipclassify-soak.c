@@ -38,6 +38,8 @@
  * - no ERROR message on the bus, no frame missing at the sink.
  * The program's own bookkeeping is constant in size (the last 64 label sets only).
  */
+#include "bench-element.h"
+
 #include <gst/gst.h>
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
@@ -65,8 +67,8 @@ typedef struct {
   gint64 rss_trimmed_kib;    /* VmRSS after malloc_trim (0) */
   gint64 rss_anon_trimmed_kib;
   gint64 heap_kib;           /* malloc's bytes in use, every arena (mallinfo2) */
-  int fds;
-  int threads;
+  gint64 fds;
+  gint64 threads;
 } Sample;
 
 #define SET_WINDOW 64
@@ -164,7 +166,7 @@ static void
 take_sample (Soak *soak)
 {
   Sample s = { soak->pushed, status_field ("VmRSS"), status_field ("RssAnon"),
-               status_field ("RssFile"), -1, -1, -1, open_fds (), (int) status_field ("Threads") };
+               status_field ("RssFile"), -1, -1, -1, open_fds (), status_field ("Threads") };
 
   /* the same after glibc's allocator has given its free pages back to the system */
   struct mallinfo2 m = mallinfo2 ();
@@ -422,43 +424,34 @@ run (Soak *soak)
 
 /* ------------------------------------------------------------------------------------------ */
 
-static gboolean
-ensure_element (void)
-{
-  GstElementFactory *factory = gst_element_factory_find ("clipclassify");
-
-  if (!factory) {
-    /* Not on GST_PLUGIN_PATH: the plugin this program was built with. */
-    GError *error = NULL;
-    GstPlugin *plugin = gst_plugin_load_file (CLIPCLASSIFY_BUILD_PLUGIN, &error);
-
-    if (!plugin) {
-      g_printerr ("clipclassify-soak: no clipclassify element: set GST_PLUGIN_PATH to the "
-                  "build's gst/ directory (%s)\n", error->message);
-      g_error_free (error);
-      return FALSE;
-    }
-    gst_object_unref (plugin);
-    factory = gst_element_factory_find ("clipclassify");
-    if (!factory)
-      return FALSE;
-  }
-  gst_object_unref (factory);
-  return TRUE;
-}
-
+/* Every series of the samples, as "name": [values...], comma-separated. */
 static void
-print_samples (GString *json, Soak *soak, const char *name, int field)
+print_samples (GString *json, Soak *soak)
 {
-  g_string_append_printf (json, "\"%s\": [", name);
-  for (guint i = 0; i < soak->samples->len; i++) {
-    Sample *s = &g_array_index (soak->samples, Sample, i);
-    gint64 v = field == 0 ? s->rss_kib : field == 1 ? s->fds : field == 2 ? s->threads
-        : field == 3 ? s->rss_anon_kib : field == 4 ? s->rss_file_kib
-        : field == 5 ? s->rss_trimmed_kib : field == 6 ? s->rss_anon_trimmed_kib : s->heap_kib;
-    g_string_append_printf (json, "%s%" G_GINT64_FORMAT, i ? ", " : "", v);
+  static const struct {
+    const char *name;
+    gsize offset;
+  } series[] = {
+    { "rss_kib", G_STRUCT_OFFSET (Sample, rss_kib) },
+    { "rss_anon_kib", G_STRUCT_OFFSET (Sample, rss_anon_kib) },
+    { "rss_file_kib", G_STRUCT_OFFSET (Sample, rss_file_kib) },
+    { "rss_trimmed_kib", G_STRUCT_OFFSET (Sample, rss_trimmed_kib) },
+    { "rss_anon_trimmed_kib", G_STRUCT_OFFSET (Sample, rss_anon_trimmed_kib) },
+    { "heap_in_use_kib", G_STRUCT_OFFSET (Sample, heap_kib) },
+    { "fds", G_STRUCT_OFFSET (Sample, fds) },
+    { "threads", G_STRUCT_OFFSET (Sample, threads) },
+  };
+
+  for (guint k = 0; k < G_N_ELEMENTS (series); k++) {
+    g_string_append_printf (json, "%s\"%s\": [", k ? ", " : "", series[k].name);
+    for (guint i = 0; i < soak->samples->len; i++) {
+      const Sample *s = &g_array_index (soak->samples, Sample, i);
+      gint64 v = G_STRUCT_MEMBER (gint64, s, series[k].offset);
+
+      g_string_append_printf (json, "%s%" G_GINT64_FORMAT, i ? ", " : "", v);
+    }
+    g_string_append (json, "]");
   }
-  g_string_append (json, "]");
 }
 
 int
@@ -512,7 +505,7 @@ main (int argc, char **argv)
     return 2;
   }
   gst_init (&argc, &argv);
-  if (!ensure_element ())
+  if (!clip_bench_ensure_element ("clipclassify-soak"))
     return 2;
 
   soak.sync_mode = strcmp (o->mode, "sync") == 0;
@@ -528,7 +521,7 @@ main (int argc, char **argv)
 
   /* the verdict */
   Sample *base = NULL, *last = NULL;
-  int max_fds = -1, max_threads = -1;
+  gint64 max_fds = -1, max_threads = -1;
   for (guint i = 0; i < soak.samples->len; i++) {
     Sample *s = &g_array_index (soak.samples, Sample, i);
     if (s->frame == o->baseline)
@@ -564,12 +557,13 @@ main (int argc, char **argv)
       rss_ok ? "true" : "false", o->baseline, base ? base->rss_trimmed_kib : -1,
       last ? last->rss_trimmed_kib : -1, growth, o->max_rss_growth_kib,
       base ? base->rss_kib : -1, last ? last->rss_kib : -1, raw_growth);
-  g_string_append_printf (json, "\"fds\": {\"ok\": %s, \"baseline\": %d, \"max_after\": %d, "
-      "\"end\": %d}, ", fds_ok ? "true" : "false", base ? base->fds : -1, max_fds,
-      last ? last->fds : -1);
-  g_string_append_printf (json, "\"threads\": {\"ok\": %s, \"baseline\": %d, \"max_after\": "
-      "%d, \"end\": %d}, ", threads_ok ? "true" : "false", base ? base->threads : -1,
-      max_threads, last ? last->threads : -1);
+  g_string_append_printf (json, "\"fds\": {\"ok\": %s, \"baseline\": %" G_GINT64_FORMAT
+      ", \"max_after\": %" G_GINT64_FORMAT ", \"end\": %" G_GINT64_FORMAT "}, ",
+      fds_ok ? "true" : "false", base ? base->fds : -1, max_fds, last ? last->fds : -1);
+  g_string_append_printf (json, "\"threads\": {\"ok\": %s, \"baseline\": %" G_GINT64_FORMAT
+      ", \"max_after\": %" G_GINT64_FORMAT ", \"end\": %" G_GINT64_FORMAT "}, ",
+      threads_ok ? "true" : "false", base ? base->threads : -1, max_threads,
+      last ? last->threads : -1);
   g_string_append_printf (json, "\"results\": {\"ok\": %s, \"pushed\": %" G_GINT64_FORMAT
       ", \"pulled\": %" G_GINT64_FORMAT ", \"with_result\": %" G_GINT64_FORMAT
       ", \"own_result\": %" G_GINT64_FORMAT ", \"missing_in_sync\": %" G_GINT64_FORMAT
@@ -581,21 +575,7 @@ main (int argc, char **argv)
       soak.wrong_set, soak.older_set);
   g_string_append (json, "\"samples\": {\"every_frames\": ");
   g_string_append_printf (json, "%" G_GINT64_FORMAT ", ", o->sample_every);
-  print_samples (json, &soak, "rss_kib", 0);
-  g_string_append (json, ", ");
-  print_samples (json, &soak, "rss_anon_kib", 3);
-  g_string_append (json, ", ");
-  print_samples (json, &soak, "rss_file_kib", 4);
-  g_string_append (json, ", ");
-  print_samples (json, &soak, "rss_trimmed_kib", 5);
-  g_string_append (json, ", ");
-  print_samples (json, &soak, "rss_anon_trimmed_kib", 6);
-  g_string_append (json, ", ");
-  print_samples (json, &soak, "heap_in_use_kib", 7);
-  g_string_append (json, ", ");
-  print_samples (json, &soak, "fds", 1);
-  g_string_append (json, ", ");
-  print_samples (json, &soak, "threads", 2);
+  print_samples (json, &soak);
   g_string_append_printf (json, "}, \"errors\": %" G_GINT64_FORMAT ", \"first_errors\": [",
                           soak.n_errors);
   for (guint i = 0; i < soak.errors->len; i++) {
