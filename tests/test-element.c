@@ -12,6 +12,7 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include "clip-gst-test-util.h"
 #include "clip-test-util.h"
 
 #include <gst/gst.h>
@@ -29,7 +30,6 @@
 #include "cliplabels.h"
 #include "clipmodelcache.h"
 
-#define META_NAME "GstClipClassifyMeta"
 #define SCORE_TOLERANCE 1e-5
 
 static char *fixture_dir;
@@ -200,23 +200,12 @@ expected_scores (ClipModel *model, ClipContext *ctx, const Frame *frame, const c
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Reading results */
-
-static const GValue *
-field (const GstStructure *s, const char *name, GType type)
-{
-  const GValue *value = gst_structure_get_value (s, name);
-
-  if (!value)
-    g_error ("field %s missing from %" GST_PTR_FORMAT, name, s);
-  g_assert_cmpstr (G_VALUE_TYPE_NAME (value), ==, g_type_name (type));
-  return value;
-}
+/* Reading results (also clip-gst-test-util.h) */
 
 static char **
 string_array (const GstStructure *s, const char *name)
 {
-  const GValue *array = field (s, name, GST_TYPE_ARRAY);
+  const GValue *array = clip_test_field (s, name, GST_TYPE_ARRAY);
   guint n = gst_value_array_get_size (array);
   char **strings = g_new0 (char *, n + 1);
 
@@ -229,27 +218,10 @@ string_array (const GstStructure *s, const char *name)
   return strings;
 }
 
-static double *
-double_array (const GstStructure *s, const char *name, guint *n_out)
-{
-  const GValue *array = field (s, name, GST_TYPE_ARRAY);
-  guint n = gst_value_array_get_size (array);
-  double *numbers = g_new0 (double, MAX (n, 1));
-
-  for (guint i = 0; i < n; i++) {
-    const GValue *item = gst_value_array_get_value (array, i);
-
-    g_assert_true (G_VALUE_HOLDS_DOUBLE (item));
-    numbers[i] = g_value_get_double (item);
-  }
-  *n_out = n;
-  return numbers;
-}
-
 static guint64
 uint64_field (const GstStructure *s, const char *name)
 {
-  return g_value_get_uint64 (field (s, name, G_TYPE_UINT64));
+  return g_value_get_uint64 (clip_test_field (s, name, G_TYPE_UINT64));
 }
 
 /* Every field present with its type, and consistent with the others: scores are a
@@ -261,10 +233,10 @@ check_result (const GstStructure *s, guint top_k, double threshold)
   g_auto (GStrv) labels = string_array (s, "labels");
   g_auto (GStrv) top_labels = string_array (s, "top-labels");
   guint n, n_top, n_labels = g_strv_length (labels);
-  g_autofree double *scores = double_array (s, "scores", &n);
-  g_autofree double *top_scores = double_array (s, "top-scores", &n_top);
-  const char *top_label = g_value_get_string (field (s, "top-label", G_TYPE_STRING));
-  double top_score = g_value_get_double (field (s, "top-score", G_TYPE_DOUBLE));
+  g_autofree double *scores = clip_test_double_array (s, "scores", &n);
+  g_autofree double *top_scores = clip_test_double_array (s, "top-scores", &n_top);
+  const char *top_label = g_value_get_string (clip_test_field (s, "top-label", G_TYPE_STRING));
+  double top_score = g_value_get_double (clip_test_field (s, "top-score", G_TYPE_DOUBLE));
   double sum = 0, best = -1;
   guint above = 0, best_i = 0;
 
@@ -272,7 +244,7 @@ check_result (const GstStructure *s, guint top_k, double threshold)
   g_assert_cmpuint (n_top, ==, g_strv_length (top_labels));
   uint64_field (s, "analysed-pts");
   uint64_field (s, "latency");
-  field (s, "rescored", G_TYPE_BOOLEAN);
+  clip_test_field (s, "rescored", G_TYPE_BOOLEAN);
   uint64_field (s, "timestamp");
   uint64_field (s, "stream-time");
   uint64_field (s, "running-time");
@@ -311,7 +283,7 @@ result_matches_model (const GstStructure *s, ClipModel *model, ClipContext *ctx,
   g_auto (GStrv) got_labels = string_array (s, "labels");
   g_auto (GStrv) want_labels = clip_labels_split (labels);
   guint n_got, n_want;
-  g_autofree double *got = double_array (s, "scores", &n_got);
+  g_autofree double *got = clip_test_double_array (s, "scores", &n_got);
   g_autofree double *want = NULL;
 
   if (!g_strv_equal ((const char *const *) got_labels, (const char *const *) want_labels))
@@ -347,15 +319,7 @@ result_has_labels (const GstStructure *s, const char *labels)
 static gboolean
 result_rescored (const GstStructure *s)
 {
-  return g_value_get_boolean (field (s, "rescored", G_TYPE_BOOLEAN));
-}
-
-static const GstStructure *
-buffer_result (GstBuffer *buffer)
-{
-  GstCustomMeta *meta = gst_buffer_get_custom_meta (buffer, META_NAME);
-
-  return meta ? gst_custom_meta_get_structure (meta) : NULL;
+  return g_value_get_boolean (clip_test_field (s, "rescored", G_TYPE_BOOLEAN));
 }
 
 /* Pops every pending message of these types (and drops the others). */
@@ -407,21 +371,6 @@ result_message (GstMessage *message, GstElement *element)
   g_assert_true (GST_MESSAGE_SRC (message) == GST_OBJECT (element));
   g_assert_cmpstr (gst_structure_get_name (s), ==, "clipclassify");
   return s;
-}
-
-/* Same fields, same values (the meta's structure has the meta's name). */
-static void
-assert_same_fields (const GstStructure *a, const GstStructure *b)
-{
-  g_assert_cmpint (gst_structure_n_fields (a), ==, gst_structure_n_fields (b));
-  for (int i = 0; i < gst_structure_n_fields (a); i++) {
-    const char *name = gst_structure_nth_field_name (a, i);
-    const GValue *other = gst_structure_get_value (b, name);
-
-    g_assert_nonnull (other);
-    g_assert_cmpint (gst_value_compare (gst_structure_get_value (a, name), other), ==,
-                     GST_VALUE_EQUAL);
-  }
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -749,9 +698,9 @@ test_sync_message_and_meta (void)
     g_assert_true (out == in);   /* in place: the very same buffer */
     assert_buffer_bytes (out, bytes);
 
-    meta = buffer_result (out);
+    meta = clip_test_buffer_result (out);
     g_assert_nonnull (meta);
-    g_assert_cmpstr (gst_structure_get_name (meta), ==, META_NAME);
+    g_assert_cmpstr (gst_structure_get_name (meta), ==, CLIP_TEST_META_NAME);
     check_result (meta, 2, 0.0);
     g_assert_true (result_matches (meta, frames[i], LABELS, CLIP_DEFAULT_TEMPLATE));
     g_assert_cmpuint (uint64_field (meta, "analysed-pts"), ==, pts);
@@ -763,7 +712,7 @@ test_sync_message_and_meta (void)
     messages = pop_messages (f.bus, GST_MESSAGE_ELEMENT);
     g_assert_cmpuint (g_list_length (messages), ==, 1);
     message = result_message (messages->data, f.element);
-    assert_same_fields (message, meta);
+    clip_test_assert_same_fields (message, meta);
 
     g_list_free_full (messages, (GDestroyNotify) gst_message_unref);
     g_bytes_unref (bytes);
@@ -783,8 +732,8 @@ test_sync_message_and_meta (void)
     out = gst_harness_pull (f.h);
     g_assert_true (out != in);
     g_assert_true (gst_buffer_peek_memory (out, 0) == gst_buffer_peek_memory (in, 0));
-    g_assert_nonnull (buffer_result (out));
-    g_assert_null (buffer_result (in));
+    g_assert_nonnull (clip_test_buffer_result (out));
+    g_assert_null (clip_test_buffer_result (in));
     gst_buffer_unref (out);
     gst_buffer_unref (in);
     gst_message_unref (gst_bus_pop_filtered (f.bus, GST_MESSAGE_ELEMENT));
@@ -799,8 +748,8 @@ test_sync_message_and_meta (void)
 
     gst_harness_push (f.h, frame_to_buffer (frames[i], GST_VIDEO_FORMAT_RGB, 0));
     out = gst_harness_pull (f.h);
-    check_result (buffer_result (out), 10, 0.3);
-    g_assert_true (result_matches (buffer_result (out), frames[i], LABELS, "{}"));
+    check_result (clip_test_buffer_result (out), 10, 0.3);
+    g_assert_true (result_matches (clip_test_buffer_result (out), frames[i], LABELS, "{}"));
     gst_buffer_unref (out);
   }
   g_assert_null (gst_bus_pop_filtered (f.bus, GST_MESSAGE_ELEMENT));
@@ -812,10 +761,10 @@ test_sync_message_and_meta (void)
 
     gst_harness_push (f.h, frame_to_buffer (frames[0], GST_VIDEO_FORMAT_RGB, 0));
     out = gst_harness_pull (f.h);
-    check_result (buffer_result (out), 10, 1.0);
-    g_assert_cmpstr (g_value_get_string (field (buffer_result (out), "top-label",
+    check_result (clip_test_buffer_result (out), 10, 1.0);
+    g_assert_cmpstr (g_value_get_string (clip_test_field (clip_test_buffer_result (out), "top-label",
                 G_TYPE_STRING)), ==, "");
-    g_assert_cmpfloat (g_value_get_double (field (buffer_result (out), "top-score",
+    g_assert_cmpfloat (g_value_get_double (clip_test_field (clip_test_buffer_result (out), "top-score",
                 G_TYPE_DOUBLE)), ==, 0.0);
     gst_buffer_unref (out);
   }
@@ -855,10 +804,10 @@ test_precision_bf16 (void)
     g_assert_cmpint (gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, 0)),
         ==, GST_FLOW_OK);
     out = gst_harness_pull (f.h);
-    g_assert_true (result_matches_model (buffer_result (out), bf16, ctx, frame, LABELS,
+    g_assert_true (result_matches_model (clip_test_buffer_result (out), bf16, ctx, frame, LABELS,
             CLIP_DEFAULT_TEMPLATE));
     if (clip_model_get_precision (bf16) == CLIP_PRECISION_BF16)
-      g_assert_false (result_matches (buffer_result (out), frame, LABELS,
+      g_assert_false (result_matches (clip_test_buffer_result (out), frame, LABELS,
               CLIP_DEFAULT_TEMPLATE));
     gst_buffer_unref (out);
     frame_free (frame);
@@ -895,7 +844,7 @@ test_async_results (void)
     g_assert_cmpint (gst_harness_push (f.h, in), ==, GST_FLOW_OK);
     out = gst_harness_pull (f.h);
     assert_buffer_bytes (out, bytes);
-    if ((s = buffer_result (out))) {
+    if ((s = clip_test_buffer_result (out))) {
       guint64 analysed = uint64_field (s, "analysed-pts");
       guint index = (guint) (analysed / (GST_SECOND / 30));
 
@@ -956,7 +905,7 @@ test_interval (void)
 
     gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, i * GST_MSECOND));
     out = gst_harness_pull (f.h);
-    g_assert_cmpint (buffer_result (out) != NULL, ==, i % 3 == 0);
+    g_assert_cmpint (clip_test_buffer_result (out) != NULL, ==, i % 3 == 0);
     gst_buffer_unref (out);
   }
   g_assert_cmpuint (get_uint64 (f.element, "frames-analysed"), ==, 4);
@@ -982,7 +931,7 @@ test_sync_eos (void)
   gst_harness_push_event (f.h, gst_event_new_eos ());
 
   while ((out = gst_harness_try_pull (f.h))) {
-    g_assert_nonnull (buffer_result (out));
+    g_assert_nonnull (clip_test_buffer_result (out));
     n_buffers++;
     gst_buffer_unref (out);
   }
@@ -1098,7 +1047,7 @@ run_relabel (int mode)
     g_object_set (f.element, "labels", sets[1], NULL);
     gst_harness_push (f.h, frame_to_buffer (frames[0], GST_VIDEO_FORMAT_RGB, 0));
     out = gst_harness_pull (f.h);
-    g_assert_true (result_matches (buffer_result (out), frames[0], sets[1],
+    g_assert_true (result_matches (clip_test_buffer_result (out), frames[0], sets[1],
                                    CLIP_DEFAULT_TEMPLATE));
     gst_buffer_unref (out);
   }
@@ -1189,7 +1138,7 @@ test_relabel_storm (void)
   g_assert_cmpint (p.ret, ==, GST_FLOW_OK);
   {
     GstBuffer *out = gst_harness_pull (f.h);
-    const GstStructure *s = buffer_result (out);
+    const GstStructure *s = clip_test_buffer_result (out);
 
     g_assert_nonnull (s);
     check_result (s, 3, 0.0);
@@ -1222,13 +1171,13 @@ next_result (Fixture *f, const Frame *frame, guint64 *n_pushed)
     g_assert_cmpint (gst_harness_push (f->h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, pts)),
                      ==, GST_FLOW_OK);
     out = gst_harness_pull (f->h);
-    if ((meta = buffer_result (out))) {
+    if ((meta = clip_test_buffer_result (out))) {
       GstMessage *message = gst_bus_pop_filtered (f->bus, GST_MESSAGE_ELEMENT);
 
       check_result (meta, 3, 0.0);
       g_assert_cmpuint (uint64_field (meta, "timestamp"), ==, pts);
       g_assert_nonnull (message);
-      assert_same_fields (result_message (message, f->element), meta);
+      clip_test_assert_same_fields (result_message (message, f->element), meta);
       gst_message_unref (message);
       copy = gst_structure_copy (meta);
     }
@@ -1329,7 +1278,7 @@ test_async_rescore (void)
     gst_harness_push (f.h, frame_to_buffer (filler, GST_VIDEO_FORMAT_RGB,
                                             GST_SECOND + n_pushed++ * GST_MSECOND));
     out = gst_harness_pull (f.h);
-    g_assert_null (buffer_result (out));
+    g_assert_null (clip_test_buffer_result (out));
     gst_buffer_unref (out);
     g_usleep (5000);
   }
@@ -1384,7 +1333,7 @@ test_sync_never_rescored (void)
     gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, pts));
     n_pushed++;
     out = gst_harness_pull (f.h);
-    meta = buffer_result (out);
+    meta = clip_test_buffer_result (out);
     g_assert_cmpint (meta != NULL, ==, sampled);
     if (meta) {
       check_result (meta, 3, 0.0);
@@ -1444,7 +1393,7 @@ test_mode_switch_keeps_results (void)
     /* async: frame 0 is handed over (the worker is idle), its buffer carries nothing */
     gst_harness_push (f.h, frame_to_buffer (frames[0], GST_VIDEO_FORMAT_RGB, pts[0]));
     out = gst_harness_pull (f.h);
-    g_assert_null (buffer_result (out));
+    g_assert_null (clip_test_buffer_result (out));
     gst_buffer_unref (out);
     /* ~0.1 s of analysis on the slow model (after its labels): long done after 2 s. Had it
      * not finished, this would be the first variant again, with the same expectations. */
@@ -1459,7 +1408,7 @@ test_mode_switch_keeps_results (void)
 
       gst_harness_push (f.h, frame_to_buffer (frames[1], GST_VIDEO_FORMAT_RGB, pts[1]));
       out = gst_harness_pull (f.h);
-      meta = buffer_result (out);
+      meta = clip_test_buffer_result (out);
       g_assert_nonnull (meta);
       check_result (meta, 3, 0.0);
       g_assert_false (result_rescored (meta));
@@ -1470,7 +1419,7 @@ test_mode_switch_keeps_results (void)
       /* the message of this buffer's result is the last one */
       messages = pop_messages (f.bus, GST_MESSAGE_ELEMENT);
       g_assert_cmpuint (g_list_length (messages), ==, n_expected);
-      assert_same_fields (result_message (g_list_last (messages)->data, f.element), meta);
+      clip_test_assert_same_fields (result_message (g_list_last (messages)->data, f.element), meta);
       gst_buffer_unref (out);
       gst_harness_push_event (f.h, gst_event_new_eos ());
       /* back on the bus for the checks below, in order */
@@ -1651,7 +1600,7 @@ test_renegotiation (void)
       g_assert_cmpint (gst_harness_push (f.h, in), ==, GST_FLOW_OK);
       out = gst_harness_pull (f.h);
       assert_buffer_bytes (out, bytes);
-      s = buffer_result (out);
+      s = clip_test_buffer_result (out);
       g_assert_nonnull (s);
       check_result (s, 3, 0.0);
       if (steps[i].exact)
@@ -1673,7 +1622,7 @@ static gboolean
 result_matches_in_log (const GstStructure *s, const Frame *frame)
 {
   guint n_got, n_want;
-  g_autofree double *got = double_array (s, "scores", &n_got);
+  g_autofree double *got = clip_test_double_array (s, "scores", &n_got);
   g_autofree double *want = expected_scores (ref_model, ref_ctx, frame, LABELS,
                                              CLIP_DEFAULT_TEMPLATE, &n_want);
 
@@ -1776,7 +1725,7 @@ test_camera_formats (void)
     gst_harness_set_src_caps_str (f.h, caps_string (format, width, height));
     g_assert_cmpint (gst_harness_push (f.h, gst_buffer_ref (in)), ==, GST_FLOW_OK);
     out = gst_harness_pull (f.h);
-    s = buffer_result (out);
+    s = clip_test_buffer_result (out);
     g_assert_nonnull (s);
     check_result (s, 3, 0.0);
     g_assert_true (result_matches_in_log (s, reference));
@@ -1944,7 +1893,7 @@ test_packed_422_odd_width (void)
 
       g_assert_cmpint (gst_harness_push (f.h, in), ==, GST_FLOW_OK);
       out = gst_harness_pull (f.h);
-      s = buffer_result (out);
+      s = clip_test_buffer_result (out);
       g_assert_nonnull (s);
       if (!result_matches (s, expected, LABELS, CLIP_DEFAULT_TEMPLATE))
         g_error ("%s %dx%d, last chroma %d: the result is not the engine's for the frame",
@@ -1976,7 +1925,7 @@ test_empty_labels (void)
     g_assert_cmpint (gst_harness_push (f.h, in), ==, GST_FLOW_OK);
     out = gst_harness_pull (f.h);
     assert_buffer_bytes (out, bytes);
-    g_assert_null (buffer_result (out));
+    g_assert_null (clip_test_buffer_result (out));
     gst_buffer_unref (out);
     g_bytes_unref (bytes);
   }
@@ -1988,7 +1937,7 @@ test_empty_labels (void)
   g_object_set (f.element, "labels", "cat", NULL);
   gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, 0));
   out = gst_harness_pull (f.h);
-  g_assert_true (result_matches (buffer_result (out), frame, "cat", CLIP_DEFAULT_TEMPLATE));
+  g_assert_true (result_matches (clip_test_buffer_result (out), frame, "cat", CLIP_DEFAULT_TEMPLATE));
   gst_buffer_unref (out);
 
   frame_free (frame);
@@ -2030,11 +1979,11 @@ test_labels_edge_cases (void)
     g_object_set (f.element, "labels", typed, NULL);
     gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, i * GST_MSECOND));
     out = gst_harness_pull (f.h);
-    g_assert_nonnull (buffer_result (out));
-    check_result (buffer_result (out), 3, 0.0);
-    labels = string_array (buffer_result (out), "labels");
+    g_assert_nonnull (clip_test_buffer_result (out));
+    check_result (clip_test_buffer_result (out), 3, 0.0);
+    labels = string_array (clip_test_buffer_result (out), "labels");
     g_assert_true (g_strv_equal ((const char *const *) labels, cases[i].distinct));
-    g_assert_true (result_matches (buffer_result (out), frame, distinct, CLIP_DEFAULT_TEMPLATE));
+    g_assert_true (result_matches (clip_test_buffer_result (out), frame, distinct, CLIP_DEFAULT_TEMPLATE));
     gst_buffer_unref (out);
     g_free (typed);
     g_free (distinct);
@@ -2065,7 +2014,7 @@ test_bad_template (void)
     gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, 0));
     out = gst_harness_pull (f.h);
     /* the previous, complete set stays in use */
-    g_assert_true (result_matches (buffer_result (out), frame, LABELS, CLIP_DEFAULT_TEMPLATE));
+    g_assert_true (result_matches (clip_test_buffer_result (out), frame, LABELS, CLIP_DEFAULT_TEMPLATE));
     gst_buffer_unref (out);
   }
   warning = gst_bus_pop_filtered (f.bus, GST_MESSAGE_WARNING);
@@ -2080,7 +2029,7 @@ test_bad_template (void)
   out = gst_harness_pull (f.h);
   {
     guint n_got, n_want;
-    g_autofree double *got = double_array (buffer_result (out), "scores", &n_got);
+    g_autofree double *got = clip_test_double_array (clip_test_buffer_result (out), "scores", &n_got);
     g_autofree double *want = expected_scores (ref_model, ref_ctx, frame,
         "a cat next to a cat., a dog next to a dog.", "{}", &n_want);
 
@@ -2126,7 +2075,7 @@ test_overlay (void)
       bytes = buffer_bytes (in);
       g_assert_cmpint (gst_harness_push (f.h, in), ==, GST_FLOW_OK);
       out = gst_harness_pull (f.h);
-      g_assert_true (result_matches (buffer_result (out), frame, LABELS,
+      g_assert_true (result_matches (clip_test_buffer_result (out), frame, LABELS,
                                      CLIP_DEFAULT_TEMPLATE));
       meta = gst_buffer_get_video_overlay_composition_meta (out);
       if (attach) {
@@ -2176,7 +2125,7 @@ test_overlay_labels_cleared (void)
       bytes = buffer_bytes (in);
       g_assert_cmpint (gst_harness_push (f.h, in), ==, GST_FLOW_OK);
       out = gst_harness_pull (f.h);
-      if ((s = buffer_result (out))) {
+      if ((s = clip_test_buffer_result (out))) {
         drawn = buffer_bytes (out);
         g_assert_false (g_bytes_equal (drawn, bytes));
         g_bytes_unref (drawn);
@@ -2201,7 +2150,7 @@ test_overlay_labels_cleared (void)
       bytes = buffer_bytes (in);
       g_assert_cmpint (gst_harness_push (f.h, in), ==, GST_FLOW_OK);
       out = gst_harness_pull (f.h);
-      g_assert_null (buffer_result (out));
+      g_assert_null (clip_test_buffer_result (out));
       assert_buffer_bytes (out, bytes);
       g_bytes_unref (bytes);
       gst_buffer_unref (out);
@@ -2217,7 +2166,7 @@ test_overlay_labels_cleared (void)
       bytes = buffer_bytes (in);
       g_assert_cmpint (gst_harness_push (f.h, in), ==, GST_FLOW_OK);
       out = gst_harness_pull (f.h);
-      if ((s = buffer_result (out))) {
+      if ((s = clip_test_buffer_result (out))) {
         g_assert_true (result_has_labels (s, "cat, dog"));
         drawn = buffer_bytes (out);
         g_assert_false (g_bytes_equal (drawn, bytes));
@@ -2254,8 +2203,8 @@ test_latency_query (void)
 
     gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, i * GST_MSECOND));
     out = gst_harness_pull (f.h);
-    g_assert_nonnull (buffer_result (out));
-    worst = MAX (worst, uint64_field (buffer_result (out), "latency"));
+    g_assert_nonnull (clip_test_buffer_result (out));
+    worst = MAX (worst, uint64_field (clip_test_buffer_result (out), "latency"));
     gst_buffer_unref (out);
   }
   g_assert_cmpuint (worst, >, 0);
@@ -2344,13 +2293,13 @@ test_meta_copy_and_scale (void)
   g_assert_nonnull (video_meta);
   g_assert_cmpuint (video_meta->width, ==, 32);
   g_assert_cmpuint (video_meta->height, ==, 24);
-  g_assert_nonnull (buffer_result (out));
-  g_assert_true (result_matches (buffer_result (out), frame, "cat,dog",
+  g_assert_nonnull (clip_test_buffer_result (out));
+  g_assert_true (result_matches (clip_test_buffer_result (out), frame, "cat,dog",
                                  CLIP_DEFAULT_TEMPLATE));
 
   copy = gst_buffer_copy (out);
-  g_assert_nonnull (buffer_result (copy));
-  assert_same_fields (buffer_result (copy), buffer_result (out));
+  g_assert_nonnull (clip_test_buffer_result (copy));
+  clip_test_assert_same_fields (clip_test_buffer_result (copy), clip_test_buffer_result (out));
 
   gst_buffer_unref (copy);
   gst_buffer_unref (out);
@@ -2452,7 +2401,7 @@ test_start_time_properties (void)
   /* the element goes on classifying meanwhile */
   gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, GST_MSECOND));
   out = gst_harness_pull (f.h);
-  g_assert_true (result_matches (buffer_result (out), frame, "cat,dog", CLIP_DEFAULT_TEMPLATE));
+  g_assert_true (result_matches (clip_test_buffer_result (out), frame, "cat,dog", CLIP_DEFAULT_TEMPLATE));
   gst_buffer_unref (out);
 
   g_assert_cmpint (gst_element_set_state (f.element, GST_STATE_READY), ==,
@@ -2505,7 +2454,7 @@ test_model_change_in_ready (void)
   gst_harness_set_src_caps_str (f.h, caps_string (GST_VIDEO_FORMAT_RGB, 64, 48));
   gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, GST_MSECOND));
   out = gst_harness_pull (f.h);
-  g_assert_true (result_matches (buffer_result (out), frame, "cat,dog", CLIP_DEFAULT_TEMPLATE));
+  g_assert_true (result_matches (clip_test_buffer_result (out), frame, "cat,dog", CLIP_DEFAULT_TEMPLATE));
   gst_buffer_unref (out);
   g_assert_false (bus_has_error (f.bus));
 
@@ -2610,7 +2559,7 @@ static void
 on_handoff (GstElement *sink, GstBuffer *buffer, GstPad *pad, gpointer data)
 {
   Collected *c = data;
-  const GstStructure *s = buffer_result (buffer);
+  const GstStructure *s = clip_test_buffer_result (buffer);
 
   if (s) {
     g_mutex_lock (&c->lock);
@@ -2737,8 +2686,8 @@ test_sync_flush_unblocks (void)
     gst_buffer_unref (out);
   gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, 2 * GST_MSECOND));
   out = gst_harness_pull (f.h);
-  g_assert_nonnull (buffer_result (out));
-  g_assert_cmpuint (uint64_field (buffer_result (out), "analysed-pts"), ==, 2 * GST_MSECOND);
+  g_assert_nonnull (clip_test_buffer_result (out));
+  g_assert_cmpuint (uint64_field (clip_test_buffer_result (out), "analysed-pts"), ==, 2 * GST_MSECOND);
   gst_buffer_unref (out);
 
   frame_free (frame);
@@ -2803,8 +2752,8 @@ run_null_mid_inference (int mode)
   gst_harness_set_src_caps_str (f.h, caps_string (GST_VIDEO_FORMAT_RGB, 320, 240));
   gst_harness_push (f.h, frame_to_buffer (frame, GST_VIDEO_FORMAT_RGB, 2 * GST_MSECOND));
   out = gst_harness_pull (f.h);
-  g_assert_nonnull (buffer_result (out));
-  g_assert_cmpuint (uint64_field (buffer_result (out), "analysed-pts"), ==, 2 * GST_MSECOND);
+  g_assert_nonnull (clip_test_buffer_result (out));
+  g_assert_cmpuint (uint64_field (clip_test_buffer_result (out), "analysed-pts"), ==, 2 * GST_MSECOND);
   gst_buffer_unref (out);
   g_assert_false (bus_has_error (f.bus));
 
@@ -2934,8 +2883,8 @@ test_async_never_waits (void)
     GST_BUFFER_PTS (in) = 10 * GST_SECOND + i * GST_MSECOND;
     gst_harness_push (f.h, in);
     out = gst_harness_pull (f.h);
-    if (buffer_result (out))
-      g_assert_cmpuint (uint64_field (buffer_result (out), "analysed-pts"), >=, 10 * GST_SECOND);
+    if (clip_test_buffer_result (out))
+      g_assert_cmpuint (uint64_field (clip_test_buffer_result (out), "analysed-pts"), >=, 10 * GST_SECOND);
     gst_buffer_unref (out);
     g_usleep (5000);
   }

@@ -10,6 +10,7 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include "clip-gst-test-util.h"
 #include "clip-test-util.h"
 
 #include <gst/gst.h>
@@ -27,7 +28,6 @@
 #include <gst/analytics/analytics.h>
 #endif
 
-#define META_NAME "GstClipClassifyMeta"
 #define LABELS "cat, dog, a red car, person"
 #define SCORE_TOLERANCE 1e-5
 
@@ -158,31 +158,7 @@ expected_scores (const Frame *frame, int x, int y, int width, int height, ClipCr
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Reading results */
-
-static const GValue *
-field (const GstStructure *s, const char *name, GType type)
-{
-  const GValue *value = gst_structure_get_value (s, name);
-
-  if (!value)
-    g_error ("field %s missing from %" GST_PTR_FORMAT, name, s);
-  g_assert_cmpstr (G_VALUE_TYPE_NAME (value), ==, g_type_name (type));
-  return value;
-}
-
-static double *
-double_array (const GstStructure *s, const char *name, guint *n_out)
-{
-  const GValue *array = field (s, name, GST_TYPE_ARRAY);
-  guint n = gst_value_array_get_size (array);
-  double *numbers = g_new0 (double, MAX (n, 1));
-
-  for (guint i = 0; i < n; i++)
-    numbers[i] = g_value_get_double (gst_value_array_get_value (array, i));
-  *n_out = n;
-  return numbers;
-}
+/* Reading results (also clip-gst-test-util.h) */
 
 /* The scores field of s equals the engine's for that rectangle and crop. */
 static gboolean
@@ -190,7 +166,7 @@ scores_match (const GstStructure *s, const Frame *frame, int x, int y, int width
               ClipCrop crop)
 {
   guint n_got, n_want;
-  g_autofree double *got = double_array (s, "scores", &n_got);
+  g_autofree double *got = clip_test_double_array (s, "scores", &n_got);
   g_autofree double *want = expected_scores (frame, x, y, width, height, crop, LABELS, &n_want);
 
   g_assert_cmpuint (n_got, ==, n_want);
@@ -201,14 +177,6 @@ scores_match (const GstStructure *s, const Frame *frame, int x, int y, int width
     }
   }
   return TRUE;
-}
-
-static const GstStructure *
-buffer_result (GstBuffer *buffer)
-{
-  GstCustomMeta *meta = gst_buffer_get_custom_meta (buffer, META_NAME);
-
-  return meta ? gst_custom_meta_get_structure (meta) : NULL;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -314,14 +282,14 @@ test_crop_frame (void)
 
       g_object_set (f.element, "crop", crop, NULL);
       out = push_pull (&f, frame_to_buffer (frame, crop * GST_SECOND));
-      s_result = buffer_result (out);
+      s_result = clip_test_buffer_result (out);
       g_assert_nonnull (s_result);
       g_assert_true (scores_match (s_result, frame, 0, 0, width, height, crop));
       if (crop == CLIP_CROP_CENTER) {
-        center = double_array (s_result, "scores", &n);
+        center = clip_test_double_array (s_result, "scores", &n);
       } else {
         /* the policy changed what the model saw */
-        g_autofree double *other = double_array (s_result, "scores", &n);
+        g_autofree double *other = clip_test_double_array (s_result, "scores", &n);
         gboolean same = TRUE;
 
         for (guint i = 0; i < n; i++)
@@ -353,7 +321,7 @@ add_roi (GstBuffer *buffer, const char *type, guint x, guint y, guint w, guint h
 static const GValue *
 regions_field (const GstStructure *s)
 {
-  return field (s, "regions", GST_TYPE_ARRAY);
+  return clip_test_field (s, "regions", GST_TYPE_ARRAY);
 }
 
 static guint
@@ -374,7 +342,7 @@ region_at (const GstStructure *s, guint i)
 static guint
 uint_field (const GstStructure *s, const char *name)
 {
-  return g_value_get_uint (field (s, name, G_TYPE_UINT));
+  return g_value_get_uint (clip_test_field (s, name, G_TYPE_UINT));
 }
 
 /* The label fields a frame result has, consistent with each other: scores a distribution over
@@ -382,15 +350,15 @@ uint_field (const GstStructure *s, const char *name)
 static void
 check_label_fields (const GstStructure *s)
 {
-  const GValue *labels = field (s, "labels", GST_TYPE_ARRAY);
+  const GValue *labels = clip_test_field (s, "labels", GST_TYPE_ARRAY);
   guint n, n_top;
-  g_autofree double *scores = double_array (s, "scores", &n);
-  g_autofree double *top = double_array (s, "top-scores", &n_top);
+  g_autofree double *scores = clip_test_double_array (s, "scores", &n);
+  g_autofree double *top = clip_test_double_array (s, "top-scores", &n_top);
   double sum = 0.0, best = -1.0;
   guint best_i = 0;
 
   g_assert_cmpuint (gst_value_array_get_size (labels), ==, n);
-  g_assert_cmpuint (gst_value_array_get_size (field (s, "top-labels", GST_TYPE_ARRAY)), ==,
+  g_assert_cmpuint (gst_value_array_get_size (clip_test_field (s, "top-labels", GST_TYPE_ARRAY)), ==,
                     n_top);
   for (guint i = 0; i < n; i++) {
     sum += scores[i];
@@ -400,9 +368,9 @@ check_label_fields (const GstStructure *s)
     }
   }
   g_assert_cmpfloat_with_epsilon (sum, 1.0, 1e-4);
-  g_assert_cmpstr (g_value_get_string (field (s, "top-label", G_TYPE_STRING)), ==,
+  g_assert_cmpstr (g_value_get_string (clip_test_field (s, "top-label", G_TYPE_STRING)), ==,
                    g_value_get_string (gst_value_array_get_value (labels, best_i)));
-  g_assert_cmpfloat (g_value_get_double (field (s, "top-score", G_TYPE_DOUBLE)), ==, best);
+  g_assert_cmpfloat (g_value_get_double (clip_test_field (s, "top-score", G_TYPE_DOUBLE)), ==, best);
   g_assert_cmpuint (n_top, >, 0);
   g_assert_cmpfloat (top[0], ==, best);
 }
@@ -426,8 +394,8 @@ check_region (const GstStructure *s, guint i, gint id, const char *type, guint x
   const GstStructure *r = region_at (s, i);
 
   g_assert_cmpstr (gst_structure_get_name (r), ==, "clipclassify-region");
-  g_assert_cmpint (g_value_get_int (field (r, "id", G_TYPE_INT)), ==, id);
-  g_assert_cmpstr (g_value_get_string (field (r, "roi-type", G_TYPE_STRING)), ==, type);
+  g_assert_cmpint (g_value_get_int (clip_test_field (r, "id", G_TYPE_INT)), ==, id);
+  g_assert_cmpstr (g_value_get_string (clip_test_field (r, "roi-type", G_TYPE_STRING)), ==, type);
   g_assert_cmpuint (uint_field (r, "x"), ==, x);
   g_assert_cmpuint (uint_field (r, "y"), ==, y);
   g_assert_cmpuint (uint_field (r, "width"), ==, w);
@@ -437,21 +405,6 @@ check_region (const GstStructure *s, guint i, gint id, const char *type, guint x
   /* a region carries no analysis or carrier fields: those are the result's */
   g_assert_false (gst_structure_has_field (r, "analysed-pts"));
   g_assert_false (gst_structure_has_field (r, "timestamp"));
-}
-
-/* Same fields, same values. */
-static void
-assert_same_fields (const GstStructure *a, const GstStructure *b)
-{
-  g_assert_cmpint (gst_structure_n_fields (a), ==, gst_structure_n_fields (b));
-  for (int i = 0; i < gst_structure_n_fields (a); i++) {
-    const char *name = gst_structure_nth_field_name (a, i);
-    const GValue *other = gst_structure_get_value (b, name);
-
-    g_assert_nonnull (other);
-    g_assert_cmpint (gst_value_compare (gst_structure_get_value (a, name), other), ==,
-                     GST_VALUE_EQUAL);
-  }
 }
 
 /* The one clipclassify message on the bus, or NULL; others are dropped. */
@@ -571,7 +524,7 @@ test_sync_regions (void)
       fixture_setup (&f, "mode", 1, "region", region, "crop", crop, NULL);
       gst_harness_set_src_caps_str (f.h, caps_string (96, 64));
       out = push_pull (&f, buffer_with_rects (frame, 5 * GST_SECOND));
-      meta = buffer_result (out);
+      meta = clip_test_buffer_result (out);
       g_assert_nonnull (meta);
 
       if (region == 1) {
@@ -591,12 +544,12 @@ test_sync_regions (void)
         g_assert_cmpstr (gst_structure_nth_field_name (meta,
                              gst_structure_n_fields (meta) - 1), ==, "regions");
       }
-      g_assert_cmpuint (g_value_get_uint64 (field (meta, "analysed-pts", G_TYPE_UINT64)), ==,
+      g_assert_cmpuint (g_value_get_uint64 (clip_test_field (meta, "analysed-pts", G_TYPE_UINT64)), ==,
                         5 * GST_SECOND);
-      g_assert_cmpuint (g_value_get_uint64 (field (meta, "timestamp", G_TYPE_UINT64)), ==,
+      g_assert_cmpuint (g_value_get_uint64 (clip_test_field (meta, "timestamp", G_TYPE_UINT64)), ==,
                         5 * GST_SECOND);
-      g_assert_cmpuint (g_value_get_uint64 (field (meta, "latency", G_TYPE_UINT64)), >, 0);
-      g_assert_false (g_value_get_boolean (field (meta, "rescored", G_TYPE_BOOLEAN)));
+      g_assert_cmpuint (g_value_get_uint64 (clip_test_field (meta, "latency", G_TYPE_UINT64)), >, 0);
+      g_assert_false (g_value_get_boolean (clip_test_field (meta, "rescored", G_TYPE_BOOLEAN)));
 
       g_assert_cmpuint (n_regions (meta), ==, G_N_ELEMENTS (test_order));
       for (guint i = 0; i < G_N_ELEMENTS (test_order); i++) {
@@ -609,7 +562,7 @@ test_sync_regions (void)
       msg = pop_result_message (&f);
       g_assert_nonnull (msg);
       message = gst_message_get_structure (msg);
-      assert_same_fields (message, meta);
+      clip_test_assert_same_fields (message, meta);
       gst_message_unref (msg);
 
       /* each analysed ROI meta has its region's label fields as a param; the empty ones none */
@@ -685,7 +638,7 @@ test_region_filters (void)
   fixture_setup (&f, "mode", 1, "region", 1, "roi-types", " car,person ,", NULL);
   gst_harness_set_src_caps_str (f.h, caps_string (96, 64));
   out = push_pull (&f, buffer_with_rects (frame, 0));
-  meta = buffer_result (out);
+  meta = clip_test_buffer_result (out);
   g_assert_cmpuint (n_regions (meta), ==, 2);
   check_region (meta, 0, 11, "person", 10, 8, 30, 40, frame, CLIP_CROP_CENTER);
   check_region (meta, 1, 12, "car", 80, 50, 16, 14, frame, CLIP_CROP_CENTER);
@@ -694,7 +647,7 @@ test_region_filters (void)
   /* the largest two */
   g_object_set (f.element, "roi-types", "", "max-regions", 2, NULL);
   out = push_pull (&f, buffer_with_rects (frame, 1));
-  meta = buffer_result (out);
+  meta = clip_test_buffer_result (out);
   g_assert_cmpuint (n_regions (meta), ==, 2);
   check_region (meta, 0, 13, "dog", 0, 0, 96, 64, frame, CLIP_CROP_CENTER);
   check_region (meta, 1, 16, "", 60, 2, 20, 61, frame, CLIP_CROP_CENTER);
@@ -709,18 +662,18 @@ test_region_filters (void)
    * with the values set then) */
   g_object_set (f.element, "top-k", 1, NULL);
   out = push_pull (&f, buffer_with_rects (frame, 1));
-  meta = buffer_result (out);
+  meta = clip_test_buffer_result (out);
   for (guint i = 0; i < n_regions (meta); i++)
-    g_assert_cmpuint (gst_value_array_get_size (field (region_at (meta, i), "top-labels",
+    g_assert_cmpuint (gst_value_array_get_size (clip_test_field (region_at (meta, i), "top-labels",
                                                        GST_TYPE_ARRAY)), ==, 1);
   gst_buffer_unref (out);
   g_object_set (f.element, "top-k", 4, "threshold", 0.999, NULL);
   out = push_pull (&f, buffer_with_rects (frame, 1));
-  meta = buffer_result (out);
+  meta = clip_test_buffer_result (out);
   for (guint i = 0; i < n_regions (meta); i++) {
     guint n, n_top, above = 0;
-    g_autofree double *scores = double_array (region_at (meta, i), "scores", &n);
-    g_autofree double *top = double_array (region_at (meta, i), "top-scores", &n_top);
+    g_autofree double *scores = clip_test_double_array (region_at (meta, i), "scores", &n);
+    g_autofree double *top = clip_test_double_array (region_at (meta, i), "top-scores", &n_top);
 
     for (guint j = 0; j < n; j++)
       above += scores[j] >= 0.999;
@@ -736,7 +689,7 @@ test_region_filters (void)
   add_roi (in, "b", 20, 20, 10, 10, 2);
   add_roi (in, "c", 40, 40, 5, 20, 3);
   out = push_pull (&f, in);
-  meta = buffer_result (out);
+  meta = clip_test_buffer_result (out);
   g_assert_cmpuint (n_regions (meta), ==, 1);
   check_region (meta, 0, 1, "a", 0, 0, 10, 10, frame, CLIP_CROP_CENTER);
   gst_buffer_unref (out);
@@ -769,7 +722,7 @@ test_roi_without_regions (void)
       if (i == 2)
         add_roi (in, "car", 200, 0, 20, 20, 2);       /* empty once clamped */
       out = push_pull (&f, in);
-      g_assert_null (buffer_result (out));
+      g_assert_null (clip_test_buffer_result (out));
       gst_buffer_unref (out);
       g_usleep (20000);
     }
@@ -783,10 +736,10 @@ test_roi_without_regions (void)
       if (i == 3)
         add_roi (in, "car", 10, 10, 30, 30, 3);
       out = push_pull (&f, in);
-      if (buffer_result (out)) {
-        g_assert_cmpuint (g_value_get_uint64 (field (buffer_result (out), "analysed-pts",
+      if (clip_test_buffer_result (out)) {
+        g_assert_cmpuint (g_value_get_uint64 (clip_test_field (clip_test_buffer_result (out), "analysed-pts",
                                                      G_TYPE_UINT64)), ==, 3 * GST_MSECOND);
-        check_region (buffer_result (out), 0, 3, "car", 10, 10, 30, 30, frame,
+        check_region (clip_test_buffer_result (out), 0, 3, "car", 10, 10, 30, 30, frame,
                       CLIP_CROP_CENTER);
         seen = TRUE;
       }
@@ -810,7 +763,7 @@ test_roi_without_regions (void)
     fixture_setup (&f, "mode", 1, NULL);
     gst_harness_set_src_caps_str (f.h, caps_string (96, 64));
     out = push_pull (&f, buffer_with_rects (frame, 0));
-    meta = buffer_result (out);
+    meta = clip_test_buffer_result (out);
     g_assert_nonnull (meta);
     g_assert_false (gst_structure_has_field (meta, "regions"));
     g_assert_true (scores_match (meta, frame, 0, 0, 96, 64, CLIP_CROP_CENTER));
@@ -843,7 +796,7 @@ test_async_regions (void)
     g_assert_cmpint (g_get_monotonic_time (), <, deadline);
     g_clear_pointer (&out, gst_buffer_unref);
     out = push_pull (&f, buffer_with_rects (frame, i++ * GST_MSECOND));
-    meta = buffer_result (out);
+    meta = clip_test_buffer_result (out);
     if (!meta)
       g_usleep (5000);
   }
@@ -871,8 +824,8 @@ test_async_regions (void)
     g_assert_cmpint (g_get_monotonic_time (), <, deadline);
     g_clear_pointer (&out, gst_buffer_unref);
     out = push_pull (&f, frame_to_buffer (frame, i++ * GST_MSECOND));
-    meta = buffer_result (out);
-    if (meta && !g_value_get_boolean (field (meta, "rescored", G_TYPE_BOOLEAN)))
+    meta = clip_test_buffer_result (out);
+    if (meta && !g_value_get_boolean (clip_test_field (meta, "rescored", G_TYPE_BOOLEAN)))
       meta = NULL;      /* a frame's own result still under the old labels */
     if (!meta)
       g_usleep (5000);
@@ -882,7 +835,7 @@ test_async_regions (void)
     const Rect *r = &test_rects[test_order[k]];
     const GstStructure *reg = region_at (meta, k);
     guint n_got, n_want;
-    g_autofree double *got = double_array (reg, "scores", &n_got);
+    g_autofree double *got = clip_test_double_array (reg, "scores", &n_got);
     g_autofree double *want = expected_scores (frame, (int) r->cx, (int) r->cy, (int) r->cw,
                                                (int) r->ch, CLIP_CROP_CENTER, "person, car",
                                                &n_want);
@@ -943,7 +896,7 @@ test_region_overlay (void)
     add_roi (in, "person", 20, 30, 100, 80, 1);
     add_roi (in, "car", 140, 100, 50, 50, 2);      /* clamped to 20x20 */
     out = push_pull (&f, in);
-    g_assert_nonnull (buffer_result (out));
+    g_assert_nonnull (clip_test_buffer_result (out));
     comp = gst_buffer_get_video_overlay_composition_meta (out);
     if (attach) {
       g_assert_nonnull (comp);
@@ -988,7 +941,7 @@ test_region_overlay (void)
 
     /* a frame without regions (roi): nothing drawn any more */
     out = push_pull (&f, frame_to_buffer (frame, GST_MSECOND));
-    g_assert_null (buffer_result (out));
+    g_assert_null (clip_test_buffer_result (out));
     g_assert_null (gst_buffer_get_video_overlay_composition_meta (out));
     gst_buffer_unref (out);
     drop_messages (&f);
@@ -1014,16 +967,16 @@ test_region_scoring (void)
                  "embeddings", TRUE, NULL);
   gst_harness_set_src_caps_str (f.h, caps_string (96, 64));
   out = push_pull (&f, buffer_with_rects (frame, 0));
-  meta = buffer_result (out);
+  meta = clip_test_buffer_result (out);
   g_assert_true (gst_structure_has_field (meta, "image-embedding"));
   for (guint i = 0; i < n_regions (meta); i++) {
     const GstStructure *r = region_at (meta, i);
     const Rect *rect = &test_rects[test_order[i]];
-    const GValue *negative = field (r, "negative-labels", GST_TYPE_ARRAY);
-    const GValue *embedding = field (r, "image-embedding", GST_TYPE_ARRAY);
+    const GValue *negative = clip_test_field (r, "negative-labels", GST_TYPE_ARRAY);
+    const GValue *embedding = clip_test_field (r, "image-embedding", GST_TYPE_ARRAY);
     guint n, n_negative;
-    g_autofree double *scores = double_array (r, "scores", &n);
-    g_autofree double *negative_scores = double_array (r, "negative-scores", &n_negative);
+    g_autofree double *scores = clip_test_double_array (r, "scores", &n);
+    g_autofree double *negative_scores = clip_test_double_array (r, "negative-scores", &n_negative);
     float *pixels = g_new (float, 3 * size * size), *want = g_new (float, dim);
     double sum = 0.0, worst = 0.0;
     GError *error = NULL;
@@ -1094,7 +1047,7 @@ test_region_scoring (void)
   gst_harness_set_src_caps_str (f.h, caps_string (96, 64));
   for (int i = 0; i < 3; i++) {
     out = push_pull (&f, buffer_with_rects (frame, i * GST_MSECOND));
-    g_assert_nonnull (buffer_result (out));
+    g_assert_nonnull (clip_test_buffer_result (out));
     gst_buffer_unref (out);
     msg = pop_result_message (&f);
     g_assert_nonnull (msg);
@@ -1127,13 +1080,13 @@ add_od (GstBuffer *buffer, const char *type, gint x, gint y, gint w, gint h)
 static void
 check_cls (GstAnalyticsClsMtd *cls, const GstStructure *s)
 {
-  const GValue *labels = field (s, "labels", GST_TYPE_ARRAY);
+  const GValue *labels = clip_test_field (s, "labels", GST_TYPE_ARRAY);
   guint n;
-  g_autofree double *scores = double_array (s, "scores", &n);
+  g_autofree double *scores = clip_test_double_array (s, "scores", &n);
 
   g_assert_cmpuint (gst_analytics_cls_mtd_get_length (cls), ==, n);
   g_assert_cmpstr (g_quark_to_string (gst_analytics_cls_mtd_get_quark (cls, 0)), ==,
-                   g_value_get_string (field (s, "top-label", G_TYPE_STRING)));
+                   g_value_get_string (clip_test_field (s, "top-label", G_TYPE_STRING)));
   for (guint k = 0; k < n; k++) {
     const char *name = g_quark_to_string (gst_analytics_cls_mtd_get_quark (cls, k));
     gfloat level = gst_analytics_cls_mtd_get_level (cls, k);
@@ -1211,7 +1164,7 @@ test_analytics_sync (void)
   gone = add_od (in, "car", 200, 10, 30, 30);            /* outside: skipped */
   add_roi (in, "dog", 5, 40, 20, 20, 7);                 /* 400 */
   out = push_pull (&f, in);
-  meta = buffer_result (out);
+  meta = clip_test_buffer_result (out);
   g_assert_nonnull (meta);
   g_assert_cmpuint (n_regions (meta), ==, 3);
   check_region (meta, 0, (gint) car, "car", 50, 20, 30, 30, frame, CLIP_CROP_CENTER);
@@ -1251,7 +1204,7 @@ test_analytics_sync (void)
   add_roi (in, "car", 50, 20, 30, 30, (gint) car);
   add_roi (in, "car", 0, 0, 10, 10, (gint) car);
   out = push_pull (&f, in);
-  meta = buffer_result (out);
+  meta = clip_test_buffer_result (out);
   g_assert_cmpuint (n_regions (meta), ==, 2);
   check_region (meta, 0, (gint) car, "car", 50, 20, 30, 30, frame, CLIP_CROP_CENTER);
   check_region (meta, 1, (gint) car, "car", 0, 0, 10, 10, frame, CLIP_CROP_CENTER);
@@ -1280,7 +1233,7 @@ test_analytics_sync (void)
   add_od (in, "car", 50, 20, 30, 30);
   person = add_od (in, "person", 0, 0, 20, 20);
   out = push_pull (&f, in);
-  meta = buffer_result (out);
+  meta = clip_test_buffer_result (out);
   g_assert_cmpuint (n_regions (meta), ==, 1);
   check_region (meta, 0, (gint) person, "person", 0, 0, 20, 20, frame, CLIP_CROP_CENTER);
   g_assert_cmpuint (count_cls (gst_buffer_get_analytics_relation_meta (out)), ==, 2);
@@ -1290,7 +1243,7 @@ test_analytics_sync (void)
   in = frame_to_buffer (frame, 2);
   car = add_od (in, "car", 50, 20, 30, 30);
   out = push_pull (&f, in);
-  meta = buffer_result (out);
+  meta = clip_test_buffer_result (out);
   g_assert_false (gst_structure_has_field (meta, "regions"));
   rmeta = gst_buffer_get_analytics_relation_meta (out);
   g_assert_cmpuint (count_cls (rmeta), ==, 1);
@@ -1335,7 +1288,7 @@ test_analytics_async (void)
       in = frame_to_buffer (frame, i++ * GST_MSECOND);
       od = add_od (in, "car", 10, 10, 40, 40);
       out = push_pull (&f, in);
-      meta = buffer_result (out);
+      meta = clip_test_buffer_result (out);
       if (!meta)
         g_usleep (5000);
     }
@@ -1366,8 +1319,8 @@ test_analytics_async (void)
         in = frame_to_buffer (frame, i++ * GST_MSECOND);
         add_roi (in, "dog", 10, 10, 40, 40, 3);
         out = push_pull (&f, in);
-        meta = buffer_result (out);
-        if (meta && g_value_get_int (field (region_at (meta, 0), "id", G_TYPE_INT)) != 3)
+        meta = clip_test_buffer_result (out);
+        if (meta && g_value_get_int (clip_test_field (region_at (meta, 0), "id", G_TYPE_INT)) != 3)
           meta = NULL;      /* still an earlier frame's ODMtd region */
         if (!meta)
           g_usleep (5000);
